@@ -1,0 +1,239 @@
+"""Configurations of the softmax unit family: one validated type, loaded from configs/*.toml.
+
+Every derived width lives here (and nowhere else), so the model, the RTL parameters, the
+testbench and the reports all read the same numbers. See docs/numerics.md section 1.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration. The message names the source and the offending field."""
+
+
+def _is_pow2(x: int) -> bool:
+    return x > 0 and (x & (x - 1)) == 0
+
+
+@dataclass(frozen=True)
+class SoftmaxConfig:
+    name: str
+    n: int
+    k: int
+    in_int_bits: int
+    in_frac_bits: int
+    out_frac_bits: int
+    exp_range: float
+    exp_depth: int
+    mse_vs_ideal_vector_max: float
+    mse_vs_ideal_mean_max: float
+    ln_mant_bits: int = 7
+    description: str = ""
+    source: str = field(default="<dict>", compare=False)
+
+    # ---- validation -------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        def bad(fld: str, why: str) -> ConfigError:
+            return ConfigError(f"{self.source}: field '{fld}': {why}")
+
+        ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits")
+        for f in ints:
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad(f, f"must be an integer, got {v!r}")
+        for f in ("exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(f, f"must be a finite number, got {v!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise bad("name", "must be a non-empty string")
+        if not isinstance(self.description, str):
+            raise bad("description", "must be a string")
+
+        if not 2 <= self.n <= 1024:
+            raise bad("n", f"must be in 2..1024, got {self.n}")
+        if not 1 <= self.k <= self.n:
+            raise bad("k", f"must be in 1..n={self.n}, got {self.k}")
+        if self.in_int_bits < 1:
+            raise bad("in_int_bits", f"must be >= 1 (it includes the sign bit), got {self.in_int_bits}")
+        if self.in_frac_bits < 0:
+            raise bad("in_frac_bits", f"must be >= 0, got {self.in_frac_bits}")
+        if not 2 <= self.in_int_bits + self.in_frac_bits <= 32:
+            raise bad("in_frac_bits", f"input width in_int_bits+in_frac_bits must be in 2..32, "
+                                      f"got {self.in_int_bits + self.in_frac_bits}")
+        if not 1 <= self.out_frac_bits <= 24:
+            raise bad("out_frac_bits", f"must be in 1..24, got {self.out_frac_bits}")
+        if not 2 <= self.exp_depth <= 65536 or not _is_pow2(self.exp_depth):
+            raise bad("exp_depth", f"must be a power of two in 2..65536, got {self.exp_depth}")
+        if self.exp_range <= 0:
+            raise bad("exp_range", f"must be > 0, got {self.exp_range}")
+        span_lsb = self.exp_range * 2 ** self.in_frac_bits      # table span in input LSBs
+        step = span_lsb / self.exp_depth
+        if step != int(step) or not _is_pow2(int(step)):
+            raise bad("exp_range", f"exp_range*2^in_frac_bits/exp_depth = {step:g} input LSBs per "
+                                   f"table entry; it must be a power of two >= 1")
+        if self.exp_range > 2 ** self.in_int_bits:
+            raise bad("exp_range", f"{self.exp_range:g} exceeds the largest possible difference "
+                                   f"z_max - z_i (< 2^in_int_bits = {2 ** self.in_int_bits}): "
+                                   f"the table does not fit the difference range")
+        if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
+            raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, "
+                                      f"got {self.ln_mant_bits}")
+        for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+            if getattr(self, f) <= 0:
+                raise bad(f, "must be > 0")
+
+    # ---- derived quantities -----------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """W: input word width (sign included)."""
+        return self.in_int_bits + self.in_frac_bits
+
+    @property
+    def one(self) -> int:
+        """Output code of 1.0."""
+        return 1 << self.out_frac_bits
+
+    @property
+    def out_width(self) -> int:
+        return self.out_frac_bits + 1
+
+    @property
+    def code_min(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def code_max(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def exp_step_log2(self) -> int:
+        """s: each exp-table entry spans 2^s input LSBs of difference."""
+        return int(round(self.exp_range * 2 ** self.in_frac_bits / self.exp_depth)).bit_length() - 1
+
+    @property
+    def exp_addr_bits(self) -> int:
+        return self.exp_depth.bit_length() - 1
+
+    @property
+    def ln_exp_count(self) -> int:
+        """E: leading-one exponents the ln table covers (S <= K*ONE)."""
+        return int(math.floor(math.log2(self.k))) + 1
+
+    @property
+    def ln_exp_bits(self) -> int:
+        return max(1, (self.ln_exp_count - 1).bit_length())
+
+    @property
+    def ln_depth(self) -> int:
+        return self.ln_exp_count << self.ln_mant_bits
+
+    @property
+    def sum_width(self) -> int:
+        """Width of the top-K sum S <= K*ONE."""
+        return (self.k * self.one).bit_length()
+
+    @property
+    def argmax_width(self) -> int:
+        return max(1, (self.n - 1).bit_length())
+
+    @property
+    def variant(self) -> str:
+        if self.k == 1:
+            return "decision"
+        return "full" if self.k == self.n else "topk"
+
+    @cached_property
+    def ln_width(self) -> int:
+        """Width of an ln-table entry (L, in input LSBs); 1 when the table is unused (K = 1)."""
+        from .tables import build_tables
+        t = build_tables(self)
+        return max(1, int(t.ln.max()).bit_length()) if t.ln is not None else 1
+
+    @cached_property
+    def value_argmax_exact(self) -> bool:
+        """True when the argmax read off the output values (lowest index among the largest)
+        always equals the true argmax: the max lane's output is strictly above that of a lane one
+        LSB below it, for every normalisation offset L the ln table can produce."""
+        if self.k == 1:
+            return True        # d == 0 -> ONE, every other lane <= ONE - 1 (docs/numerics.md)
+        from .tables import build_tables, exp_lookup
+        t = build_tables(self)
+        offsets = np.unique(t.ln)
+        top = exp_lookup(self, t.exp, offsets)
+        below = exp_lookup(self, t.exp, offsets + 1)
+        return bool((top > below).all())
+
+    def rtl_parameters(self, table_dir: str | Path) -> dict[str, int | str]:
+        """Every parameter of rtl/softmax_unit.v, with the table files written to table_dir."""
+        table_dir = Path(table_dir).resolve()
+        return {
+            "N": self.n,
+            "K": self.k,
+            "IN_W": self.width,
+            "OUT_FRAC": self.out_frac_bits,
+            "OUT_W": self.out_width,
+            "EXP_ADDR_W": self.exp_addr_bits,
+            "EXP_STEP_LOG2": self.exp_step_log2,
+            "LN_MANT_BITS": self.ln_mant_bits,
+            "LN_EXP_BITS": self.ln_exp_bits,
+            "LN_DEPTH": self.ln_depth,
+            "LN_W": self.ln_width,
+            "SUM_W": self.sum_width,
+            "ARGMAX_W": self.argmax_width,
+            "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
+            "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
+        }
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
+
+
+_KNOWN = {f.name for f in fields(SoftmaxConfig)} - {"source"}
+_REQUIRED = {f.name for f in fields(SoftmaxConfig)
+             if f.default is MISSING and f.default_factory is MISSING} - {"name", "source"}
+
+
+def config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> SoftmaxConfig:
+    """Validate a mapping (e.g. parsed TOML) into a SoftmaxConfig; unknown/missing keys are errors."""
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                          f"known fields: {', '.join(sorted(_KNOWN))}")
+    missing = sorted(_REQUIRED - set(data))
+    if missing:
+        raise ConfigError(f"{source}: missing required field(s) {', '.join(map(repr, missing))}")
+    data = dict(data)
+    data.setdefault("name", name or Path(source).stem)
+    return SoftmaxConfig(**data, source=source)
+
+
+def list_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def load_config(name_or_path: str | Path) -> SoftmaxConfig:
+    """Load a configuration by name (configs/<name>.toml) or by path to a TOML file."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = CONFIG_DIR / f"{name_or_path}.toml"
+        if not p.is_file():
+            raise ConfigError(f"no configuration named '{name_or_path}'; known: {', '.join(list_configs())}")
+    if not p.is_file():
+        raise ConfigError(f"{p}: configuration file not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    if "name" in data and data["name"] != p.stem:
+        raise ConfigError(f"{p}: field 'name': '{data['name']}' differs from the file name '{p.stem}'")
+    return config_from_dict(data, source=str(p), name=p.stem)

@@ -1,0 +1,81 @@
+"""The exp and ln tables: generated here once, written as $readmemh files for the RTL.
+
+This module is the single source of truth for every table value (docs/numerics.md section 4).
+The RTL reads the files written by write_tables(); it never computes a table value itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .config import SoftmaxConfig
+
+
+@dataclass(frozen=True)
+class Tables:
+    exp: np.ndarray            # int64 [D]: output codes, OF fraction bits
+    ln: np.ndarray | None      # int64 [E * 2^M]: ln values in input LSBs (K > 1 only)
+
+
+def _round_half_up(x: np.ndarray) -> np.ndarray:
+    return np.floor(x + 0.5).astype(np.int64)
+
+
+def exp_table(cfg: SoftmaxConfig) -> np.ndarray:
+    """EXP[j] = min(round(exp(-c_j) * 2^OF), ONE-1), c_j = midpoint of bin j in input units."""
+    step = 1 << cfg.exp_step_log2
+    j = np.arange(cfg.exp_depth, dtype=np.float64)
+    mid = (j * step + (step - 1) / 2.0) * 2.0 ** -cfg.in_frac_bits
+    codes = _round_half_up(np.exp(-mid) * cfg.one)
+    return np.minimum(codes, cfg.one - 1)
+
+
+def ln_table(cfg: SoftmaxConfig) -> np.ndarray | None:
+    """LN[ex*2^M + mt] = round(ln(2^ex * (1 + (mt + 0.5)/2^M)) * 2^FW); None when K = 1."""
+    if cfg.k == 1:
+        return None
+    m = cfg.ln_mant_bits
+    ex, mt = np.divmod(np.arange(cfg.ln_depth, dtype=np.int64), 1 << m)
+    val = ex * np.log(2.0) + np.log1p((mt + 0.5) / (1 << m))
+    return _round_half_up(val * 2.0 ** cfg.in_frac_bits)
+
+
+@lru_cache(maxsize=64)
+def build_tables(cfg: SoftmaxConfig) -> Tables:
+    exp = exp_table(cfg)
+    ln = ln_table(cfg)
+    exp.setflags(write=False)
+    if ln is not None:
+        ln.setflags(write=False)
+    return Tables(exp=exp, ln=ln)
+
+
+def exp_lookup(cfg: SoftmaxConfig, exp: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """exp_lookup(d): ONE for d == 0, EXP[d >> s] inside the table, 0 beyond it (d >= 0)."""
+    idx = np.asarray(d, dtype=np.int64) >> cfg.exp_step_log2
+    inside = idx < cfg.exp_depth
+    out = np.where(inside, exp[np.where(inside, idx, 0)], 0)
+    return np.where(d == 0, cfg.one, out)
+
+
+def _write_hex(path: Path, values: np.ndarray, bits: int) -> None:
+    digits = max(1, (bits + 3) // 4)
+    path.write_text("".join(f"{int(v):0{digits}x}\n" for v in values))
+
+
+def write_tables(cfg: SoftmaxConfig, outdir: str | Path) -> dict[str, Path | None]:
+    """Write exp_table.hex (and ln_table.hex for K > 1) for $readmemh; returns their paths.
+
+    For K = 1 an ln_table.hex with a single zero word is still written, so that the RTL's
+    LN_TABLE_FILE parameter always names a readable file (the RTL does not use it for K = 1).
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t = build_tables(cfg)
+    exp_path, ln_path = outdir / "exp_table.hex", outdir / "ln_table.hex"
+    _write_hex(exp_path, t.exp, cfg.out_width)
+    _write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), cfg.ln_width)
+    return {"exp": exp_path, "ln": ln_path if t.ln is not None else None}
