@@ -74,7 +74,7 @@ def test_vectorised_model_equals_scalar_restatement(name):
 
 # ---------------------------------------------------------------- hand-worked examples
 def test_decision_hand_worked():
-    cfg = load_config("paper_n10_decision")       # Q(5,5), OF = 10, one table entry per LSB
+    cfg = load_config("paper_n10_decision")       # Q(6,5), OF = 10, one table entry per LSB
     z = [1.0, 0.5, 1.0, -1.0, 0.0, 15.96875, -16.0, 2.0, 1.5, 0.0]
     r = run_model(cfg, codes_of(cfg, z))
     # max is 15.96875 (lane 5); differences in LSBs of 1/32: lane 7 -> 13.96875*32 = 447 > 255
@@ -286,11 +286,11 @@ def test_argmax_agreement_counts_quantisation_ties():
 
 # ---------------------------------------------------------------- quantisation and saturation
 def test_quantisation_rounds_to_nearest_even_and_counts_saturation():
-    cfg = load_config("paper_n10_decision")       # codes -512..511, LSB 1/32
-    x = np.array([[0.5 / 32, 1.5 / 32, -2.5 / 32, 100.0, -100.0, 15.96875, -16.0, 16.0, 0.2, -0.2]])
+    cfg = load_config("paper_n10_decision")       # Q(6,5): codes -1024..1023, LSB 1/32
+    x = np.array([[0.5 / 32, 1.5 / 32, -2.5 / 32, 100.0, -100.0, 31.96875, -32.0, 32.0, 0.2, -0.2]])
     mask = np.ones_like(x, bool)
     q, rep = quantize(cfg, x, mask)
-    assert list(q[0]) == [0, 2, -2, 511, -512, 511, -512, 511, 6, -6]
+    assert list(q[0]) == [0, 2, -2, 1023, -1024, 1023, -1024, 1023, 6, -6]
     assert (rep.saturated_high, rep.saturated_low, rep.rows_saturated) == (2, 1, 1)
     mask[0, 3] = False                              # a masked lane's saturation is not counted
     _, rep = quantize(cfg, x, mask)
@@ -370,4 +370,4 @@ def test_model_rejects_bad_codes():
     with pytest.raises(ValueError, match="integers"):
         run_model(cfg, np.zeros((2, 10)))
     with pytest.raises(ValueError, match="outside"):
-        run_model(cfg, np.full((1, 10), 512))
+        run_model(cfg, np.full((1, 10), 1024))
