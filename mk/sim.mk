@@ -1,0 +1,40 @@
+# Simulation: the pyuvm environment (tb/), the regression and the whole test suite.
+# Owner: the verification part (tb/, tests/test_sim*.py, tests/conftest.py, bench/bench_sim.py).
+#
+#   make sim [CONFIG=paper_n10_decision] [SIM=verilator|icarus] [SEED=n] [TEST=smx_random,...]
+#            [DUMP=file.npz,...] [WAVES=1] [COVERAGE=1] [PROFILE=full|quick]
+#       one configuration on one simulator, all tests (or TEST=) in one simulator run;
+#       without DUMP the bundled dumps in data/ that fit N are replayed (the digits CNN logits on
+#       the default configuration). Results: results/<config>/<sim>/summary.json, results.xml,
+#       coverage.txt, sim.log; COVERAGE=1 (Verilator) adds the annotated line+toggle coverage.
+#   make regression   every configuration on both simulators (pytest -n 2), full vector counts,
+#                     code coverage, summary table in results/regression.md
+#   make test         the whole pytest suite (pytest -n 2 tests/), quick vector counts
+#   make bench-sim    verified vectors/s of the environment beside a bare cocotb loop (N = 10)
+
+CONFIG   ?= paper_n10_decision
+SIM      ?= verilator
+SEED     ?=
+TEST     ?=
+DUMP     ?=
+WAVES    ?=
+COVERAGE ?=
+PROFILE  ?= full
+PYTEST_WORKERS ?= 2
+
+.PHONY: sim regression test bench-sim
+
+sim: $(STAMP)
+	$(PY) -m tb.run --config $(CONFIG) --sim $(SIM) --profile $(PROFILE) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(TEST),--test $(TEST)) $(if $(DUMP),--dump $(DUMP)) \
+	  $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
+
+regression: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider tests/test_sim.py \
+	  --smx-profile full $(if $(SEED),--smx-seed $(SEED),--smx-seed random) -v
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/
+
+bench-sim: $(STAMP)
+	$(PY) bench/bench_sim.py

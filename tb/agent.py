@@ -1,0 +1,148 @@
+"""The agent: driver, output-side ready generator and the two monitors, all over the BFM.
+
+The monitors publish only what the harness's recorders saw at the ports; the driver publishes
+what it sent (the float logits and provenance travel with it) on a separate port, which the
+scoreboard uses for reports, never as the expected value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_driver, uvm_sequencer
+
+from .bfm import InObservation, OutObservation, SoftmaxBfm
+from .coverage import READY_KINDS
+from .sequences import VectorBlock
+
+
+@dataclass
+class Sent:
+    """The part of a driven item that the DUT accepted (a reset can cut a block short)."""
+    item: VectorBlock
+    accepted: int
+
+
+@dataclass
+class FlowInfo:
+    """Per-block flow-control facts for coverage and reports."""
+    vectors: int
+    accepted: int
+    aborted: bool
+    gap_mode: str
+    ready_kind: str
+    stall_out: int          # cycles out_valid was held against out_ready low, during the block
+    stall_in: int           # cycles in_valid was held against in_ready low (DUT backpressure)
+    saturated: int          # quantisation saturations in the block (QuantReport)
+
+
+class Driver(uvm_driver):
+    def build_phase(self):
+        self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
+        self.sent_ap = uvm_analysis_port("sent_ap", self)
+        self.flow_ap = uvm_analysis_port("flow_ap", self)
+        self.ready_gen = None
+
+    async def run_phase(self):
+        while True:
+            item = await self.seq_item_port.get_next_item()
+            before = self.bfm.stall_counters()
+            accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps)
+            after = self.bfm.stall_counters()
+            self.sent_ap.write(Sent(item, accepted))
+            self.flow_ap.write(FlowInfo(
+                vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
+                ready_kind=self.ready_gen.kind if self.ready_gen else "always",
+                stall_out=after[1] - before[1], stall_in=after[0] - before[0],
+                saturated=item.quant.saturated))
+            self.bfm.collect()
+            self.seq_item_port.item_done()
+
+
+class ReadyGenerator(uvm_component):
+    """Output-side backpressure: before each block it loads a new out_ready pattern of a kind
+    drawn from its policy (ConfigDB "READY_KINDS": a tuple of READY_KINDS names)."""
+
+    def build_phase(self):
+        self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
+        self.kinds = tuple(ConfigDB().get(self, "", "READY_KINDS"))
+        seed = ConfigDB().get(self, "", "SEED")
+        bad = [k for k in self.kinds if k not in READY_KINDS]
+        if bad or not self.kinds:
+            raise ValueError(f"unknown ready pattern kinds {bad}; known: {', '.join(READY_KINDS)}")
+        self.rng = np.random.default_rng([seed, 0x5EAD])
+        self.kind = "always"
+
+    def connect_phase(self):
+        self.bfm.block_listeners.append(self.next_block)
+
+    def pattern(self, kind: str) -> np.ndarray:
+        rng, n = self.rng, 4096
+        if kind == "always":
+            return np.ones(1, np.uint8)
+        if kind == "random":
+            p = rng.uniform(0.3, 0.9)
+            bits = rng.random(n) < p
+        elif kind == "sparse":
+            bits = rng.random(n) < 0.1
+        elif kind == "bursty":
+            runs = rng.integers(1, 64, size=n // 8)
+            bits = np.repeat(np.arange(len(runs)) % 2 == 0, runs)[:n]
+        elif kind == "alternate":
+            bits = np.arange(2) == 0
+        else:
+            raise ValueError(kind)
+        bits = np.asarray(bits, np.uint8)
+        if not bits.any():
+            bits[0] = 1
+        return bits
+
+    def next_block(self, _vectors: int) -> None:
+        # shuffled round robin: every kind of the policy comes up once per len(kinds) blocks
+        if not getattr(self, "_queue", None):
+            self._queue = list(self.rng.permutation(self.kinds))
+        self.kind = str(self._queue.pop())
+        self.bfm.set_ready_pattern(self.pattern(self.kind))
+
+
+class InMonitor(uvm_component):
+    def build_phase(self):
+        self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
+        self.ap = uvm_analysis_port("ap", self)
+        self.seen = 0
+
+    def connect_phase(self):
+        self.bfm.in_listeners.append(self.observe)
+
+    def observe(self, obs: InObservation) -> None:
+        self.seen += len(obs.codes)
+        if len(obs.codes) or obs.resets:
+            self.ap.write(obs)
+
+
+class OutMonitor(uvm_component):
+    def build_phase(self):
+        self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
+        self.ap = uvm_analysis_port("ap", self)
+        self.seen = 0
+
+    def connect_phase(self):
+        self.bfm.out_listeners.append(self.observe)
+
+    def observe(self, obs: OutObservation) -> None:
+        self.seen += len(obs.y)
+        if len(obs.y) or obs.resets or obs.control_x:
+            self.ap.write(obs)
+
+
+class SoftmaxAgent(uvm_agent):
+    def build_phase(self):
+        self.seqr = uvm_sequencer("seqr", self)
+        self.driver = Driver("driver", self)
+        self.ready_gen = ReadyGenerator("ready_gen", self)
+        self.in_mon = InMonitor("in_mon", self)
+        self.out_mon = OutMonitor("out_mon", self)
+
+    def connect_phase(self):
+        self.driver.seq_item_port.connect(self.seqr.seq_item_export)
+        self.driver.ready_gen = self.ready_gen

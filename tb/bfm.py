@@ -1,0 +1,270 @@
+"""Python side of the block-level BFM (tb/hdl/softmax_harness.v).
+
+The harness does the per-cycle work; this class hands it whole blocks and collects what its
+recorders logged. Nothing here wakes up per clock cycle: a block costs a file write, a few
+signal writes and one wait for the harness's drv_done counter.
+
+The recorder logs are read when the simulation is paused at a known flush point (end of a
+block, a reset, a sync) and handed to the listeners (the monitors) in a fixed order: first the
+input log, then the output log.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge, Timer, ValueChange, with_timeout
+
+from models.config import SoftmaxConfig
+
+from .build import CLOCK_PERIOD_NS, block_depth
+from .codec import LogRecords, decode_hex_field, encode_stimulus, split_log
+
+READY_DEPTH = 4096
+
+
+class BfmError(RuntimeError):
+    """The DUT or harness did not respond as the protocol requires (e.g. a timeout)."""
+
+
+@dataclass
+class InObservation:
+    """Input handshakes as recorded at the ports, in order, with reset epochs."""
+    epoch: np.ndarray          # int64 [M]
+    cycle: np.ndarray          # int64 [M]
+    codes: np.ndarray          # int64 [M, N]
+    mask: np.ndarray           # bool  [M, N]
+    unknown: np.ndarray        # bool  [M, N]: X/Z seen on the lane's data or mask bit
+    resets: list[int] = field(default_factory=list)   # cycles of reset markers in this read
+
+
+@dataclass
+class OutObservation:
+    epoch: np.ndarray          # int64 [M]
+    cycle: np.ndarray          # int64 [M]
+    y: np.ndarray              # int64 [M, N]
+    argmax: np.ndarray         # int64 [M]
+    unknown: np.ndarray        # bool  [M, N]: X/Z on the lane
+    argmax_unknown: np.ndarray  # bool [M]
+    handshake_unknown: np.ndarray   # bool [M]: out_valid or out_ready was X/Z at that edge
+    control_x: list[tuple[int, str]] = field(default_factory=list)  # (cycle, line): X/Z on in_ready/out_valid
+    resets: list[int] = field(default_factory=list)
+
+
+class _LogReader:
+    """Incremental reader of one recorder log; counts reset markers to number the epochs."""
+
+    def __init__(self, path: Path, kind: bytes):
+        self.path, self.kind = path, kind
+        self.offset, self.tail, self.epoch = 0, b"", 0
+
+    def read(self) -> LogRecords:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        self.offset += len(data)
+        recs, self.tail = split_log(self.tail + data, self.kind)
+        return recs
+
+    def skip_to_end(self) -> None:
+        self.offset, self.tail = self.path.stat().st_size, b""
+
+
+class SoftmaxBfm:
+    """Block-level access to the harness. One per test (it holds the test's epoch numbering)."""
+
+    def __init__(self, dut, cfg: SoftmaxConfig, workdir: Path):
+        self.dut, self.cfg = dut, cfg
+        self.workdir = Path(workdir)
+        self.stim_path = Path(os.environ["SMX_STIM_FILE"])
+        self.rdy_path = Path(os.environ["SMX_RDY_FILE"])
+        self.in_reader = _LogReader(Path(os.environ["SMX_IN_LOG"]), b"I")
+        self.out_reader = _LogReader(Path(os.environ["SMX_OUT_LOG"]), b"O")
+        self.in_listeners: list[Callable[[InObservation], None]] = []
+        self.out_listeners: list[Callable[[OutObservation], None]] = []
+        self.block_listeners: list[Callable[[int], None]] = []   # called before each block starts
+        self.period_ns = CLOCK_PERIOD_NS
+        self.ready_fraction = 1.0
+        self._clock = None
+        self._epoch = 0
+        # sim_wait_s: wall time spent with the simulator running (awaiting the harness); the rest
+        # of a test's run time is Python (stimulus, model, checks, coverage)
+        self.stats = {"blocks": 0, "aborted_blocks": 0, "resets": 0, "cycles": 0, "sim_wait_s": 0.0}
+        self._cycle0 = 0
+
+    # ---- set-up ------------------------------------------------------------------------------
+    async def start(self, reset_cycles: int = 5) -> None:
+        """Start the clock, reset the DUT and discard everything logged before this test."""
+        d = self.dut
+        d.rst_n.value = 0
+        # requests equal to the harness's acknowledgements: nothing left over from an earlier test
+        for req, ack in (("drv_req", "drv_ack"), ("rdy_req", "rdy_ack"), ("sync_req", "sync_ack")):
+            a = getattr(d, ack).value
+            getattr(d, req).value = int(a) if a.is_resolvable else 0
+        d.drv_count.value = 1
+        d.sync_drain.value = 0
+        d.sync_extra.value = 0
+        d.rdy_len.value = 1
+        self._clock = Clock(d.clk, self.period_ns, unit="ns")
+        self._clock.start(start_high=False)
+        await Timer(reset_cycles * self.period_ns, unit="ns")
+        await FallingEdge(d.clk)
+        self.in_reader.skip_to_end()
+        self.out_reader.skip_to_end()
+        d.rst_n.value = 1
+        await RisingEdge(d.clk)
+        self._cycle0 = int(d.cycle.value)
+
+    # ---- output side --------------------------------------------------------------------------
+    def set_ready_pattern(self, bits: np.ndarray) -> None:
+        """out_ready per cycle, replayed cyclically from the next clock edge on."""
+        bits = np.asarray(bits, np.uint8).ravel()
+        if not 1 <= bits.size <= READY_DEPTH:
+            raise ValueError(f"ready pattern length must be 1..{READY_DEPTH}, got {bits.size}")
+        if not bits.any():
+            raise ValueError("a ready pattern of all zeros would never let an output out")
+        self.rdy_path.write_bytes(b"\n".join(b"1" if b else b"0" for b in bits) + b"\n")
+        self.ready_fraction = float(bits.mean())
+        d = self.dut
+        d.rdy_len.value = int(bits.size)
+        d.rdy_req.value = int(d.rdy_req.value) + 1
+
+    # ---- input side ---------------------------------------------------------------------------
+    async def drive_block(self, codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray) -> tuple[int, bool]:
+        """Present a block; returns (vectors accepted, aborted by a reset). The caller collects
+        the recorders afterwards (so that it can publish what it sent first)."""
+        m = len(codes)
+        if not 1 <= m <= block_depth(self.cfg):
+            raise ValueError(f"a block holds 1..{block_depth(self.cfg)} vectors, got {m}")
+        for cb in self.block_listeners:
+            cb(m)
+        self.stim_path.write_bytes(encode_stimulus(codes, mask, gaps, self.cfg.width))
+        d = self.dut
+        done0 = int(d.drv_done.value)
+        d.drv_count.value = m
+        d.drv_req.value = int(d.drv_req.value) + 1
+        # generous bound: every cycle of the block stalled by the ready pattern, plus a margin
+        budget = int((m + int(np.sum(gaps))) / max(self.ready_fraction, 1e-3) * 4 + 2000)
+        t0 = time.perf_counter()
+        while int(d.drv_done.value) == done0:
+            try:
+                await with_timeout(ValueChange(d.drv_done), budget * self.period_ns, "ns")
+            except TimeoutError:
+                await self.sync()
+                raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
+                               f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
+        self.stats["sim_wait_s"] += time.perf_counter() - t0
+        sent, aborted = int(d.drv_sent.value), bool(int(d.drv_aborted.value))
+        self.stats["blocks"] += 1
+        self.stats["aborted_blocks"] += int(aborted)
+        return sent, aborted
+
+    async def reset(self, cycles: int = 3) -> None:
+        """Synchronous reset in the middle of whatever is going on."""
+        d = self.dut
+        await FallingEdge(d.clk)
+        d.rst_n.value = 0
+        await Timer(cycles * self.period_ns, unit="ns")
+        d.rst_n.value = 1
+        self.stats["resets"] += 1
+        await RisingEdge(d.clk)
+        self.collect()
+
+    async def sync(self) -> None:
+        """Flush the recorder logs (at the next clock edge) without waiting for outputs."""
+        d = self.dut
+        d.sync_drain.value = 0
+        req = int(d.sync_req.value) + 1
+        d.sync_req.value = req
+        while int(d.sync_ack.value) != req:
+            await ValueChange(d.sync_ack)
+
+    async def drain(self, extra_cycles: int = 64, stall_cycles: int = 5000) -> None:
+        """Wait until every accepted input has produced an output, then extra_cycles more (so a
+        late or duplicated output still gets recorded), then collect. Raises BfmError when no
+        output appears for stall_cycles while inputs are still waiting for theirs."""
+        d = self.dut
+        d.sync_drain.value = 1
+        d.sync_extra.value = extra_cycles
+        req = int(d.sync_req.value) + 1
+        d.sync_req.value = req
+        t0 = time.perf_counter()
+        last = -1
+        while int(d.sync_ack.value) != req:
+            try:
+                await with_timeout(ValueChange(d.sync_ack), stall_cycles * self.period_ns, "ns")
+            except TimeoutError:
+                n_out = int(d.n_out.value)
+                if n_out == last:
+                    d.sync_drain.value = 0          # the pending sync now completes (and flushes)
+                    await ValueChange(d.sync_ack)
+                    self.stats["sim_wait_s"] += time.perf_counter() - t0
+                    raise BfmError(f"drain: {int(d.n_in.value) - n_out} accepted input(s) still without "
+                                   f"an output after {stall_cycles} cycles without progress") from None
+                last = n_out
+        d.sync_drain.value = 0
+        self.stats["sim_wait_s"] += time.perf_counter() - t0
+        self.collect()
+
+    # ---- recorders -> monitors ----------------------------------------------------------------
+    def stall_counters(self) -> tuple[int, int]:
+        """(cycles in_valid waited for in_ready, cycles out_valid waited for out_ready) so far."""
+        return int(self.dut.stall_in.value), int(self.dut.stall_out.value)
+
+    def collect(self) -> None:
+        """Read what the recorders logged since the last call and hand it to the monitors."""
+        d = self.dut
+        self.stats["cycles"] = int(d.cycle.value) - self._cycle0
+        inp = self._decode_in(self.in_reader.read())
+        out = self._decode_out(self.out_reader.read())
+        for cb in self.in_listeners:
+            cb(inp)
+        for cb in self.out_listeners:
+            cb(out)
+
+    def _epochs(self, recs: LogRecords, reader: _LogReader) -> tuple[np.ndarray, list[int]]:
+        """Epoch of every handshake row (resets seen so far in this test)."""
+        is_reset = recs.kinds == ord("R")
+        ep = reader.epoch + np.cumsum(is_reset)
+        reader.epoch = int(ep[-1]) if len(ep) else reader.epoch
+        hs = recs.kinds == reader.kind[0]
+        return ep[hs], [c for k, c, _ in recs.events if k == "R"]
+
+    def _decode_in(self, recs: LogRecords) -> InObservation:
+        cfg = self.cfg
+        epoch, resets = self._epochs(recs, self.in_reader)
+        rows = recs.rows
+        if len(rows) == 0:
+            z = np.zeros((0, cfg.n))
+            return InObservation(epoch, np.zeros(0, np.int64), z.astype(np.int64), z.astype(bool),
+                                 z.astype(bool), resets)
+        dd = -(-cfg.n * cfg.width // 4)
+        md = -(-cfg.n // 4)
+        codes, unk_d = decode_hex_field(rows[:, 11:11 + dd], cfg.n, cfg.width, signed=True)
+        mask, unk_m = decode_hex_field(rows[:, 12 + dd:12 + dd + md], cfg.n, 1, signed=False)
+        cyc = recs.cycles[recs.kinds == ord("I")]
+        return InObservation(epoch, cyc, codes, mask.astype(bool), unk_d | unk_m, resets)
+
+    def _decode_out(self, recs: LogRecords) -> OutObservation:
+        cfg = self.cfg
+        epoch, resets = self._epochs(recs, self.out_reader)
+        control_x = [(c, t) for k, c, t in recs.events if k == "X"]
+        rows = recs.rows
+        if len(rows) == 0:
+            z = np.zeros((0, cfg.n))
+            e = np.zeros(0, np.int64)
+            return OutObservation(epoch, e, z.astype(np.int64), e, z.astype(bool), e.astype(bool),
+                                  e.astype(bool), control_x, resets)
+        dd = -(-cfg.n * cfg.out_width // 4)
+        ad = -(-cfg.argmax_width // 4)
+        y, unk_y = decode_hex_field(rows[:, 11:11 + dd], cfg.n, cfg.out_width, signed=False)
+        am, unk_a = decode_hex_field(rows[:, 12 + dd:12 + dd + ad], 1, cfg.argmax_width, signed=False)
+        vr = rows[:, 13 + dd + ad:15 + dd + ad]
+        hs_unknown = (vr != ord("1")).any(axis=1)
+        cyc = recs.cycles[recs.kinds == ord("O")]
+        return OutObservation(epoch, cyc, y, am[:, 0], unk_y, unk_a[:, 0], hs_unknown, control_x, resets)

@@ -1,0 +1,317 @@
+"""Scoreboard: checks what the monitors saw against the bit-accurate model and the float references.
+
+Checks (each failure is counted, the first few are printed in full with a rerun command):
+  1. bit-exact: every lane of out_data and out_argmax equal models.datapath.run_model on the
+     *observed* inputs;
+  2. argmax: out_argmax equals the argmax of softmax of the quantised inputs on every vector
+     with a live lane; the argmax read off the output values (lowest index among the largest)
+     too where cfg.value_argmax_exact (reported otherwise); agreement with softmax of the
+     unquantised floats is reported, quantisation-tie disagreements separately;
+  3. MSE against models.reference.ideal on the quantised inputs: per vector <=
+     cfg.mse_vs_ideal_vector_max, mean over the run <= cfg.mse_vs_ideal_mean_max;
+  4. accounting: one output per accepted input, in order, after it (cycle stamps); outputs in
+     a reset epoch belong to that epoch's inputs (inputs in flight at a reset may be lost, never
+     replayed); no X/Z on outputs; nothing pending at the end; at least one vector checked.
+
+The driver's items (float logits, provenance) arrive on a separate port. They are paired with
+the observed inputs in order, and only used after checking that the driven codes are exactly
+the observed ones: they feed the float-based reports, never the expected values.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_subscriber
+
+from models.config import SoftmaxConfig
+from models.datapath import run_model
+from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_metrics
+
+from .agent import Sent
+from .bfm import InObservation, OutObservation
+
+MAX_DETAILS = 8
+
+
+class CheckError(AssertionError):
+    pass
+
+
+class _Fifo:
+    """Row-wise FIFO of equally long numpy arrays (one dict of columns)."""
+
+    def __init__(self):
+        self.cols: dict[str, np.ndarray] | None = None
+
+    def __len__(self):
+        return 0 if self.cols is None else len(next(iter(self.cols.values())))
+
+    def push(self, cols: dict[str, np.ndarray]) -> None:
+        if not len(next(iter(cols.values()))):
+            return
+        self.cols = dict(cols) if self.cols is None else {k: np.concatenate([v, cols[k]]) for k, v in self.cols.items()}
+
+    def pop(self, k: int) -> dict[str, np.ndarray]:
+        head = {c: v[:k] for c, v in self.cols.items()}
+        self.cols = {c: v[k:] for c, v in self.cols.items()}
+        return head
+
+    def col(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+
+class Scoreboard(uvm_component):
+    def build_phase(self):
+        self.cfg: SoftmaxConfig = ConfigDB().get(self, "", "CFG")
+        self.seed: int = ConfigDB().get(self, "", "SEED")
+        self.rerun: str = ConfigDB().get(self, "", "RERUN")
+        self.in_imp = uvm_subscriber.uvm_AnalysisImp("in_imp", self, self.write_in)
+        self.out_imp = uvm_subscriber.uvm_AnalysisImp("out_imp", self, self.write_out)
+        self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, self.write_sent)
+        self.pred_ap = uvm_analysis_port("pred_ap", self)        # (codes, mask, ModelResult)
+        self.reset_ap = uvm_analysis_port("reset_ap", self)      # inputs lost in flight at a reset
+        self.ins, self.outs, self.sent = _Fifo(), _Fifo(), _Fifo()
+        self.sources: list[str] = []
+        self.errors: dict[str, int] = defaultdict(int)
+        self.details: list[str] = []
+        self.n_in = self.n_out = self.checked = self.dropped = 0
+        self.mismatches = 0
+        self.value_argmax_disagree = 0
+        self.quant_saturated = 0
+        self.acc = defaultdict(lambda: defaultdict(list))        # per source: metric -> arrays
+
+    # ---- inputs from the monitors and the driver ------------------------------------------------
+    def write_sent(self, s: Sent) -> None:
+        it, k = s.item, s.accepted
+        if it.source not in self.sources:
+            self.sources.append(it.source)
+        sid = self.sources.index(it.source)
+        self.quant_saturated += it.quant.saturated
+        self.sent.push({"x": it.x[:k], "codes": it.codes[:k], "mask": it.mask[:k],
+                        "src": np.full(k, sid), "dump_row": it.rows[:k]})
+
+    def write_in(self, obs: InObservation) -> None:
+        m = len(obs.codes)
+        if not m:
+            return
+        self.n_in += m
+        if obs.unknown.any():
+            r = int(np.flatnonzero(obs.unknown.any(axis=1))[0])
+            self._error("input_x", f"X/Z on the input bus at cycle {int(obs.cycle[r])} (harness fault)")
+        # pair with what the driver sent: it must be exactly what crossed the ports
+        k = min(m, len(self.sent))
+        if k < m:
+            self._error("input_unsent", f"{m - k} input handshake(s) the driver never sent "
+                                        f"(first at cycle {int(obs.cycle[k])})")
+        sent = self.sent.pop(k) if k else None
+        if k and not (np.array_equal(sent["codes"], obs.codes[:k]) and np.array_equal(sent["mask"], obs.mask[:k])):
+            r = int(np.flatnonzero((sent["codes"] != obs.codes[:k]).any(1) | (sent["mask"] != obs.mask[:k]).any(1))[0])
+            self._error("input_differs", f"the input monitor saw different data than the driver sent "
+                                         f"(vector {r} of the read, cycle {int(obs.cycle[r])})")
+        x = np.full(obs.codes.shape, np.nan)
+        src = np.full(m, -1)
+        if k:
+            x[:k], src[:k] = sent["x"], sent["src"]
+        res = run_model(self.cfg, obs.codes, obs.mask)
+        self.pred_ap.write((obs.codes, obs.mask, res))
+        self.ins.push({"epoch": obs.epoch, "cycle": obs.cycle, "codes": obs.codes, "mask": obs.mask,
+                       "ey": res.y, "eam": res.argmax, "x": x, "src": src})
+        self._match()
+
+    def write_out(self, obs: OutObservation) -> None:
+        for cyc, line in obs.control_x:
+            self._error("control_x", f"X/Z on in_ready/out_valid after reset at cycle {cyc}: {line!r}")
+        m = len(obs.y)
+        if m:
+            self.n_out += m
+            self.outs.push({"epoch": obs.epoch, "cycle": obs.cycle, "y": obs.y, "am": obs.argmax,
+                            "unk": obs.unknown.any(axis=1) | obs.argmax_unknown | obs.handshake_unknown})
+        self._match()
+
+    # ---- matching ---------------------------------------------------------------------------------
+    def _match(self) -> None:
+        while len(self.outs) and len(self.ins):
+            ei, eo = int(self.ins.col("epoch")[0]), int(self.outs.col("epoch")[0])
+            if ei < eo:        # inputs whose outputs a reset swallowed: allowed, counted
+                k = int(np.argmax(self.ins.col("epoch") != ei)) if (self.ins.col("epoch") != ei).any() else len(self.ins)
+                self.ins.pop(k)
+                self.dropped += k
+                self.reset_ap.write(k)
+                continue
+            if eo < ei:        # outputs with no input of their epoch
+                k = int(np.argmax(self.outs.col("epoch") != eo)) if (self.outs.col("epoch") != eo).any() else len(self.outs)
+                out = self.outs.pop(k)
+                self._error("unexpected_output", f"{k} output(s) with no accepted input before them in "
+                                                 f"their reset epoch (first at cycle {int(out['cycle'][0])})", k)
+                continue
+            ie, oe = self.ins.col("epoch"), self.outs.col("epoch")
+            k = min(len(ie), len(oe))
+            same = (ie[:k] == ei) & (oe[:k] == ei)
+            k = int(np.argmin(same)) if not same.all() else k
+            self._check(self.ins.pop(k), self.outs.pop(k))
+
+    def _check(self, i: dict, o: dict) -> None:
+        cfg = self.cfg
+        k = len(i["codes"])
+        self.checked += k
+        live = i["mask"].any(axis=1)
+        lane_bad = o["y"] != i["ey"]
+        am_bad = o["am"] != i["eam"]
+        early = o["cycle"] <= i["cycle"]
+        bad = lane_bad.any(axis=1) | am_bad | o["unk"] | early
+        q_arg = first_argmax(i["codes"], i["mask"])
+        q_bad = live & (o["am"] != q_arg)
+        v_arg = first_argmax(o["y"], i["mask"])
+        v_bad = live & (v_arg != q_arg)
+        ref = ideal(cfg, i["codes"] * 2.0 ** -cfg.in_frac_bits, i["mask"])
+        met = vector_metrics(o["y"] / cfg.one, ref, i["mask"])
+        mse_bad = met.mse > cfg.mse_vs_ideal_vector_max
+
+        self.mismatches += int(bad.sum())
+        for name, rows, what in (
+                ("x_on_output", o["unk"], "X/Z on out_data/out_argmax or on the handshake"),
+                ("output_before_input", early, "output handshake not after its input's"),
+                ("data_mismatch", lane_bad.any(axis=1), "out_data differs from the model"),
+                ("argmax_mismatch", am_bad, "out_argmax differs from the model"),
+                ("argmax_vs_softmax_quantized", q_bad, "out_argmax differs from argmax(softmax(quantised inputs))"),
+                ("mse_vector_bound", mse_bad, f"MSE vs ideal above {cfg.mse_vs_ideal_vector_max:g}")):
+            if rows.any():
+                self._error(name, what, int(rows.sum()), self._detail(i, o, int(np.flatnonzero(rows)[0]), what,
+                                                                     met.mse))
+        if v_bad.any():
+            if cfg.value_argmax_exact:
+                self._error("value_argmax", "argmax of the output values differs from the quantised inputs' argmax",
+                            int(v_bad.sum()), self._detail(i, o, int(np.flatnonzero(v_bad)[0]), "value argmax", met.mse))
+            else:
+                self.value_argmax_disagree += int(v_bad.sum())
+
+        # reports, per source (dump or generator)
+        x = i["x"]
+        has_x = ~np.isnan(x).any(axis=1)
+        for sid in np.unique(i["src"]):
+            sel = i["src"] == sid
+            a = self.acc[int(sid)]
+            a["mse"].append(met.mse[sel])
+            a["max_abs"].append(met.max_abs[sel])
+            a["live"].append(live[sel])
+            a["value_ok"].append(~v_bad[sel])
+            sx = sel & has_x
+            if sx.any():
+                ag = argmax_agreement(o["am"][sx], i["codes"][sx], x[sx], i["mask"][sx])
+                a["agree"].append(np.array([ag.vectors, ag.vs_quantized, ag.vs_float,
+                                            ag.float_tie_disagreements, ag.float_other_disagreements]))
+                sm = vector_metrics(o["y"][sx] / cfg.one, softmax(x[sx], i["mask"][sx]), i["mask"][sx])
+                a["mse_softmax_float"].append(sm.mse)
+
+    def _detail(self, i, o, r, what, mse) -> str:
+        cfg = self.cfg
+        n = cfg.n
+        lanes = np.flatnonzero(i["mask"][r] & (o["y"][r] != i["ey"][r]))
+        show = np.arange(n) if n <= 16 else np.unique(np.concatenate([np.arange(8), lanes[:8]]))
+        fmt = lambda a: "[" + ", ".join(f"{int(j)}:{int(a[j])}" for j in show) + (", ...]" if len(show) < n else "]")  # noqa: E731
+        xs = i["x"][r]
+        return "\n".join([
+            f"  {what}: vector at cycle {int(i['cycle'][r])} -> output at cycle {int(o['cycle'][r])} "
+            f"(reset epoch {int(i['epoch'][r])}); seed {self.seed}",
+            f"  input codes  (lane:code) {fmt(i['codes'][r])}",
+            f"  mask         {''.join('1' if b else '0' for b in i['mask'][r][:64])}{'...' if n > 64 else ''}",
+            *([f"  input floats {np.array2string(xs[show], precision=4, max_line_width=200)}"] if not np.isnan(xs).any() else []),
+            f"  expected y   {fmt(i['ey'][r])}  argmax {int(i['eam'][r])}",
+            f"  got      y   {fmt(o['y'][r])}  argmax {int(o['am'][r])}",
+            f"  lanes differing: {lanes[:16].tolist()}{' ...' if len(lanes) > 16 else ''}; MSE vs ideal {mse[r]:.3g}",
+            f"  rerun: {self.rerun}"])
+
+    def _error(self, kind: str, what: str, count: int = 1, detail: str = "") -> None:
+        self.errors[kind] += count
+        if len(self.details) < MAX_DETAILS:
+            msg = f"[{kind}] {what} ({count} vector(s) in this read)" + (f"\n{detail}" if detail else "")
+            self.details.append(msg)
+            self.logger.error(msg)
+
+    # ---- end of test ------------------------------------------------------------------------------
+    def protocol_error(self, what: str) -> None:
+        self._error("protocol_timeout", what)
+
+    def finish(self, final_epoch: int) -> None:
+        """Called after the drain: whatever is left is an error (or lost to a reset)."""
+        self._match()
+        if len(self.outs):
+            self._error("unexpected_output", f"{len(self.outs)} output(s) with no accepted input", len(self.outs))
+            self.outs.pop(len(self.outs))
+        if len(self.ins):
+            ep = self.ins.col("epoch")
+            old = int((ep < final_epoch).sum())
+            self.dropped += old
+            if old:
+                self.reset_ap.write(old)
+            if len(ep) - old:
+                cyc = int(self.ins.col("cycle")[old])
+                self._error("missing_output", f"{len(ep) - old} accepted input(s) never produced an "
+                                              f"output (first accepted at cycle {cyc})", len(ep) - old)
+            self.ins.pop(len(self.ins))
+        if len(self.sent):
+            self._error("input_unobserved", f"{len(self.sent)} vector(s) the driver reported accepted "
+                                            f"were never seen by the input monitor", len(self.sent))
+        if self.checked == 0:
+            self._error("no_traffic", "no vector was checked")
+
+    def results(self) -> dict:
+        cfg = self.cfg
+        per_source, all_mse, agree_tot = {}, [], np.zeros(5, np.int64)
+        for sid, a in self.acc.items():
+            mse = np.concatenate(a["mse"]) if a["mse"] else np.zeros(0)
+            live = np.concatenate(a["live"]) if a["live"] else np.zeros(0, bool)
+            ag = np.sum(a["agree"], axis=0) if a["agree"] else np.zeros(5, np.int64)
+            agree_tot += ag
+            all_mse.append(mse[live])
+            msf = np.concatenate(a["mse_softmax_float"]) if a["mse_softmax_float"] else np.zeros(0)
+            vok = np.concatenate(a["value_ok"])
+            per_source[self.sources[sid] if sid >= 0 else "<unknown>"] = {
+                "vectors": int(len(mse)),
+                "argmax_agreement_quantized": _rate(ag[1], ag[0]),
+                "argmax_agreement_float": _rate(ag[2], ag[0]),
+                "float_disagreements_quantisation_ties": int(ag[3]),
+                "float_disagreements_other": int(ag[4]),
+                "value_argmax_agreement": _rate(int(vok[live].sum()), int(live.sum())),
+                "mse_vs_ideal": _dist(mse[live]),
+                "mse_vs_softmax_float": _dist(msf),
+            }
+        mse = np.concatenate(all_mse) if all_mse else np.zeros(0)
+        return {
+            "vectors": int(self.checked), "inputs_observed": int(self.n_in), "outputs_observed": int(self.n_out),
+            "dropped_by_reset": int(self.dropped), "mismatches": int(self.mismatches),
+            "errors": dict(self.errors), "error_details": self.details,
+            "argmax_agreement_quantized": _rate(agree_tot[1], agree_tot[0]),
+            "argmax_agreement_float": _rate(agree_tot[2], agree_tot[0]),
+            "float_disagreements_quantisation_ties": int(agree_tot[3]),
+            "float_disagreements_other": int(agree_tot[4]),
+            "value_argmax_exact": bool(cfg.value_argmax_exact),
+            "value_argmax_disagreements_reported": int(self.value_argmax_disagree),
+            "mse_mean": float(mse.mean()) if mse.size else None,
+            "mse_max": float(mse.max()) if mse.size else None,
+            "mse_bounds": {"vector": cfg.mse_vs_ideal_vector_max, "mean": cfg.mse_vs_ideal_mean_max},
+            "quantisation_saturated_values": int(self.quant_saturated),
+            "per_source": per_source,
+        }
+
+    def check_phase(self):
+        r = self.results()
+        if r["mse_mean"] is not None and r["mse_mean"] > self.cfg.mse_vs_ideal_mean_max:
+            self._error("mse_mean_bound", f"mean MSE vs ideal {r['mse_mean']:.3g} above "
+                                          f"{self.cfg.mse_vs_ideal_mean_max:g}")
+        if self.errors:
+            raise CheckError(f"scoreboard: {sum(self.errors.values())} error(s) {dict(self.errors)}; "
+                             f"seed {self.seed}; rerun: {self.rerun}")
+
+
+def _rate(num, den):
+    return float(num) / float(den) if den else None
+
+
+def _dist(a: np.ndarray) -> dict:
+    if not a.size:
+        return {"n": 0}
+    q = np.percentile(a, [50, 90, 99])
+    return {"n": int(a.size), "mean": float(a.mean()), "p50": float(q[0]), "p90": float(q[1]),
+            "p99": float(q[2]), "max": float(a.max())}

@@ -1,0 +1,446 @@
+"""Sequence item (a block of vectors) and the sequences: constrained random, directed corners,
+table sweeps and replay of logit dumps.
+
+Everything is generated per block with numpy. Logits are produced in real units and quantised
+with models.quantize (the contract's quantiser), so saturation is counted by its QuantReport.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from pyuvm import uvm_sequence, uvm_sequence_item
+
+from models.config import SoftmaxConfig
+from models.datapath import run_model
+from models.dumps import load_dump, pad_to
+from models.quantize import QuantReport, quantize
+from models.tables import build_tables
+
+from .codec import GAP_MAX
+
+GAP_MODES = ("none", "random", "long")
+
+
+class VectorBlock(uvm_sequence_item):
+    """A block of logit vectors, as floats and as the quantised codes the DUT receives.
+
+    x      float64 [M, N]  logits in real units (what a network produced or a generator drew)
+    codes  int64   [M, N]  quantised inputs (models.quantize)
+    mask   bool    [M, N]  live lanes
+    gaps   int64   [M]     idle cycles before each vector (driver side)
+    kinds  [M] str         generator shape / corner name per row
+    source str             provenance: generator and seed, or dump file
+    rows   int64   [M]     row numbers in the dump (replay), or -1
+    """
+
+    def __init__(self, name: str = "block"):
+        super().__init__(name)
+        self.x = self.codes = self.mask = self.gaps = self.kinds = self.rows = None
+        self.quant: QuantReport | None = None
+        self.source = ""
+        self.gap_mode = "none"
+
+    @classmethod
+    def make(cls, cfg: SoftmaxConfig, mask, kinds, source: str, gaps, gap_mode: str, rows=None, *,
+             x=None, codes=None, name: str = "block") -> VectorBlock:
+        """From floats x (quantised with models.quantize, saturation counted) and/or from a
+        generator's own in-range codes (x = codes * 2^-FW, exactly on the input grid). With
+        both, rows whose x is NaN take their codes, the others are quantised."""
+        if x is None and codes is None:
+            raise ValueError("VectorBlock.make: give x (floats) and/or codes")
+        it = cls(name)
+        it.mask = np.asarray(mask, bool)
+        m = len(it.mask)
+        from_x = np.zeros(m, bool) if x is None else ~np.isnan(np.asarray(x, np.float64)).any(axis=1)
+        if codes is None and not from_x.all():
+            raise ValueError("VectorBlock.make: rows without floats need codes")
+        it.codes = np.zeros(it.mask.shape, np.int64)
+        it.x = np.zeros(it.mask.shape, np.float64)
+        if (~from_x).any():
+            c = np.asarray(codes, np.int64)[~from_x]
+            if c.size and (c.min() < cfg.code_min or c.max() > cfg.code_max):
+                raise ValueError(f"generated codes outside [{cfg.code_min}, {cfg.code_max}]")
+            it.codes[~from_x] = c
+            it.x[~from_x] = codes_to_x(cfg, c)
+        if from_x.any():
+            it.x[from_x] = np.asarray(x, np.float64)[from_x]
+            it.codes[from_x], it.quant = quantize(cfg, it.x[from_x], it.mask[from_x])
+        else:               # nothing was quantised: nothing saturated
+            live = it.x[it.mask]
+            it.quant = QuantReport(values=0, saturated_high=0, saturated_low=0, rows_saturated=0,
+                                   max_abs_input=float(np.abs(live).max()) if live.size else 0.0,
+                                   max_abs_error=0.0)
+        it.gaps = np.asarray(gaps, np.int64)
+        it.kinds = np.asarray(kinds)
+        it.source = source
+        it.gap_mode = gap_mode
+        it.rows = np.full(m, -1, np.int64) if rows is None else np.asarray(rows, np.int64)
+        return it
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __str__(self) -> str:
+        return f"{self.get_name()}: {len(self)} vectors from {self.source} (gaps: {self.gap_mode})"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def make_gaps(rng: np.random.Generator, m: int, mode: str) -> np.ndarray:
+    if mode == "none":
+        return np.zeros(m, np.int64)
+    if mode == "random":       # mostly back-to-back, sometimes a short pause
+        return np.where(rng.random(m) < 0.3, rng.integers(1, 4, m), 0)
+    if mode == "long":
+        return np.where(rng.random(m) < 0.5, rng.integers(1, 40, m), 0).clip(0, GAP_MAX)
+    raise ValueError(f"unknown gap mode '{mode}' (known: {', '.join(GAP_MODES)})")
+
+
+def lsb(cfg: SoftmaxConfig) -> float:
+    return 2.0 ** -cfg.in_frac_bits
+
+
+def codes_to_x(cfg: SoftmaxConfig, codes: np.ndarray) -> np.ndarray:
+    """Exact real values of codes (quantise back to the same codes)."""
+    return np.asarray(codes, np.float64) * lsb(cfg)
+
+
+def random_masks(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
+    """All live (60%), random subsets (25%, including empty ones), or attention-style prefixes (15%)."""
+    mode = rng.choice(3, size=m, p=[0.6, 0.25, 0.15])
+    live_p = rng.uniform(0.05, 0.95, size=(m, 1))
+    rand = rng.random((m, n)) < live_p
+    prefix = np.arange(n)[None, :] < rng.integers(0, n + 1, size=(m, 1))
+    return np.where(mode[:, None] == 0, True, np.where(mode[:, None] == 1, rand, prefix))
+
+
+SHAPES = ("flat", "gauss", "peaky", "levels")
+
+
+def random_logits(rng: np.random.Generator, cfg: SoftmaxConfig, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Constrained-random logits [m, N] in real units and the shape name of each row.
+
+    flat: uniform over a random window; gauss: normal around a random centre; peaky: a confident
+    classifier (one or two lanes well above a normal background); levels: few distinct values,
+    so ties for the max and for the K-th place are common. A few values fall outside the input
+    range on purpose; they saturate and are counted.
+    """
+    n = cfg.n
+    hi = (cfg.code_max + 1) * lsb(cfg)          # 2^(IW-1)
+    shape = rng.integers(0, len(SHAPES), size=m)
+    centre = rng.uniform(-0.6 * hi, 0.6 * hi, size=(m, 1))
+    width = hi * rng.uniform(0.02, 1.0, size=(m, 1))
+    flat = centre + rng.uniform(-1, 1, (m, n)) * width
+    sigma = np.exp(rng.uniform(np.log(0.05), np.log(hi / 2), size=(m, 1)))
+    gauss = centre + rng.normal(size=(m, n)) * sigma
+    bg = centre + rng.normal(size=(m, n)) * rng.uniform(0.3, 2.0, size=(m, 1))
+    peak_lane = rng.integers(0, n, size=m)
+    margin = rng.uniform(0, 1.5 * cfg.exp_range, size=m)
+    peaky = bg.copy()
+    peaky[np.arange(m), peak_lane] = bg.max(axis=1) + margin
+    second = rng.random(m) < 0.3
+    peaky[np.arange(m)[second], rng.integers(0, n, size=m)[second]] = (bg.max(axis=1) + margin * rng.uniform(0.5, 1.0, m))[second]
+    nlev = rng.integers(1, 5, size=(m, 1))
+    lev_codes = rng.integers(cfg.code_min, cfg.code_max + 1, size=(m, 4))
+    step = rng.integers(0, 4, size=(m, 1)) << cfg.exp_step_log2
+    lev_codes = lev_codes[:, :1] - np.arange(4)[None, :] * np.maximum(step, 1)
+    pick = rng.integers(0, 2**31, size=(m, n)) % nlev
+    levels = np.take_along_axis(lev_codes, pick, axis=1).clip(cfg.code_min, cfg.code_max) * lsb(cfg)
+    x = np.choose(shape[:, None], [flat, gauss, peaky, levels])
+    return x, np.asarray(SHAPES)[shape]
+
+
+# ---- directed corners ---------------------------------------------------------------------------
+
+def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int = 64
+                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Directed corner cases as (name, x [m, N] real units, mask [m, N]).
+
+    "The max in every lane" always covers every lane; the other per-lane corners (one-hot,
+    single live lane, masked max) take every lane up to lane_limit lanes, and beyond that
+    lane_limit positions including the first and the last (N = 1000 on a slow simulator).
+    """
+    n, k = cfg.n, cfg.k
+    if n <= lane_limit:
+        some = np.arange(n)
+    else:
+        some = np.unique(np.concatenate([[0, n - 1], rng.choice(n, lane_limit - 2, replace=False)]))
+    ns = len(some)
+    cmin, cmax = cfg.code_min, cfg.code_max
+    step = 1 << cfg.exp_step_log2
+    out: list[tuple[str, np.ndarray, np.ndarray]] = []
+    allm = lambda m: np.ones((m, n), bool)          # noqa: E731
+
+    def add(name, codes, mask=None):
+        codes = np.asarray(codes, np.int64).reshape(-1, n)
+        out.append((name, codes_to_x(cfg, codes), allm(len(codes)) if mask is None else np.asarray(mask, bool)))
+
+    # all lanes equal: every lane is the max, every output is the max lane's
+    add("all_equal", np.repeat(np.array([cmin, -1, 0, 1, cmax] + list(rng.integers(cmin, cmax + 1, 3)))[:, None], n, axis=1))
+
+    # the max in every lane (lane i holds the max, by one LSB or by a wide margin)
+    base = rng.integers(cmin, cmax - 64, size=(n, n))
+    top = base.max(axis=1) + rng.choice([1, 2, step, 16 * step], size=n)
+    base[np.arange(n), np.arange(n)] = np.minimum(top, cmax)
+    add("max_each_lane", base)
+
+    # ties for the max: two, three and all-but-one lanes share the max; positions vary
+    for t in sorted({2, 3, max(2, n - 1)}):
+        if t > n:
+            continue
+        reps = min(n, 16)
+        c = rng.integers(cmin, cmax - 100, size=(reps, n))
+        mx = c.max(axis=1) + rng.integers(1, 50, size=reps)
+        for r in range(reps):
+            lanes = rng.choice(n, size=t, replace=False)
+            c[r, lanes] = mx[r]
+        add(f"tie_max_{t}", c.clip(cmin, cmax))
+
+    # ties at the K-th place (1 < K < N): the max and K-2 distinct larger values, then two to
+    # four lanes sharing the K-th place; the other lanes just below (or at the bottom code)
+    if 1 < k < n:
+        reps = 32
+        c = np.full((reps, n), cmin, np.int64)
+        for r in range(reps):
+            order = rng.permutation(n)
+            zmax = int(rng.integers(0, cmax + 1))
+            above = np.sort(rng.choice(np.arange(1, 6 * k), size=k - 2, replace=False))
+            c[r, order[0]] = zmax
+            c[r, order[1:k - 1]] = zmax - above
+            dt = (int(above.max()) if k > 2 else 0) + int(rng.integers(1, 4))
+            ntie = int(rng.integers(2, min(4, n - k + 1) + 1))
+            c[r, order[k - 1:k - 1 + ntie]] = zmax - dt
+            if r % 2:
+                rest = order[k - 1 + ntie:]
+                c[r, rest] = zmax - dt - rng.integers(1, 20, size=rest.size)
+        add("tie_kth", c.clip(cmin, cmax))
+
+    # one-hot: one lane high, the rest at one lower value (within and beyond the table)
+    for gap_lsb in (1, step * cfg.exp_depth // 2, cmax - cmin):
+        c = np.full((ns, n), max(cmax - gap_lsb, cmin), np.int64)
+        c[np.arange(ns), some] = cmax
+        add(f"one_hot_gap{gap_lsb}", c)
+
+    # the widest difference: max at the top code, the others at the bottom code (a wrapping
+    # subtractor would make them look like the max)
+    c = np.full((2, n), cmin, np.int64)
+    c[0, 0] = cmax
+    c[1, n - 1] = cmax
+    c[1, n // 2] = cmin + 1
+    add("max_difference", c)
+
+    # saturation: values beyond the input range on purpose (quantisation saturates, counted)
+    hi = (cmax + 1) * lsb(cfg)
+    x = rng.normal(size=(8, n)) * 2
+    x[0, 0] = hi * 4
+    x[1, :3] = hi + np.array([1.0, 50.0, 1e3])          # three lanes saturate high: a tie at the top
+    x[2, :] = -hi * 3                                    # every lane saturates low: all equal
+    x[3, 1] = -1e4
+    x[4, :] = np.linspace(-3 * hi, 3 * hi, n)
+    x[5:, :] = rng.uniform(-2 * hi, 2 * hi, size=(3, n))
+    out.append(("saturate", x, allm(8)))
+
+    # masks: no live lane, a single live lane (in every position), all lanes live
+    c = rng.integers(cmin, cmax + 1, size=(3, n))
+    add("no_live_lane", c, np.zeros((3, n), bool))
+    c = rng.integers(cmin, cmax + 1, size=(ns, n))
+    add("single_live_lane", c, np.eye(n, dtype=bool)[some])
+    mk = np.ones((4, n), bool)
+    mk[1, : n // 2] = False
+    mk[2, n // 2:] = False
+    mk[3, ::2] = False
+    add("partial_masks", rng.integers(cmin, cmax + 1, size=(4, n)), mk)
+    # a masked lane holding the largest code must not win (or add to the sum)
+    c = rng.integers(cmin, 0, size=(ns, n))
+    c[np.arange(ns), some] = cmax
+    add("masked_max", c, ~np.eye(n, dtype=bool)[some])
+    return out
+
+
+def exp_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Codes that reach every exp-table entry through the first look-up (z_max - z_i), plus the
+    d = 0 and beyond-the-table cases; N-1 differences per vector."""
+    n = cfg.n
+    step = 1 << cfg.exp_step_log2
+    span = cfg.code_max - cfg.code_min                  # largest difference
+    j = np.arange(cfg.exp_depth)
+    d = j * step + rng.integers(0, step, size=j.size)
+    d = d[(d > 0) & (d <= span)]
+    beyond = np.arange(cfg.exp_depth * step, span + 1)
+    extra = rng.choice(beyond, size=min(8, beyond.size), replace=False) if beyond.size else np.zeros(0, np.int64)
+    d = np.concatenate([d, extra, [0]])
+    per = n - 1
+    m = -(-len(d) // per)
+    d = np.concatenate([d, rng.choice(d, size=m * per - len(d))]).reshape(m, per)
+    zmax = np.maximum(cfg.code_min + d.max(axis=1), rng.integers(cfg.code_min, cfg.code_max + 1, size=m))
+    zmax = np.minimum(zmax, cfg.code_max)
+    codes = np.concatenate([zmax[:, None], zmax[:, None] - d], axis=1)
+    perm = np.argsort(rng.random((m, n)), axis=1)
+    return np.take_along_axis(codes, perm, axis=1), np.ones((m, n), bool)
+
+
+def ln_index(cfg: SoftmaxConfig, s: np.ndarray) -> np.ndarray:
+    """ln-table address of a top-K sum S (docs/numerics.md section 3 step 5), for coverage
+    binning and for steering the ln sweep; S >= ONE."""
+    s = np.asarray(s, np.int64)
+    p = np.zeros_like(s)
+    for b in range(1, 63):                        # leading-one position, exact integer arithmetic
+        p += (s >> b) > 0
+    m = cfg.ln_mant_bits
+    return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
+
+
+def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: int = 4096
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors whose top-K sums land in as many ln-table entries as possible (K > 1).
+
+    The max lane contributes ONE; K-1 more lanes get differences drawn so that the sum spreads
+    over [ONE, K*ONE]; the model tells which entry each candidate reaches, and one vector per
+    entry is kept. Entries no candidate reaches are left to the coverage report.
+    """
+    if cfg.k == 1:
+        return np.zeros((0, cfg.n), np.int64), np.zeros((0, cfg.n), bool)
+    n, k = cfg.n, cfg.k
+    exp = build_tables(cfg).exp
+    step = 1 << cfg.exp_step_log2
+    span = cfg.code_max - cfg.code_min
+    cand = 40 * cfg.ln_depth
+    # target share per extra lane, then the difference whose table value is closest below it
+    share = rng.uniform(0, 1, size=(cand, 1)) ** rng.uniform(0.3, 3, size=(cand, 1)) * cfg.one
+    share = share * rng.uniform(0.7, 1.3, size=(cand, k - 1))
+    order = np.argsort(-exp)                             # exp is non-increasing; be explicit
+    pos = np.searchsorted(-exp[order], -share)           # first entry <= share
+    pos = np.clip(pos, 0, len(exp) - 1)
+    d = order[pos] * step + rng.integers(0, step, size=share.shape)
+    d = np.where(rng.random(share.shape) < 0.05, 0, d).clip(0, span)   # some ties with the max
+    zmax = np.minimum(cfg.code_max, cfg.code_min + span)
+    zmax = np.full(cand, zmax) - rng.integers(0, 3, size=cand)
+    d = np.minimum(d, zmax[:, None] - cfg.code_min)
+    codes = np.full((cand, n), cfg.code_min, np.int64)
+    codes[:, 0] = zmax
+    codes[:, 1:k] = zmax[:, None] - d
+    mask = np.ones((cand, n), bool)
+    # lanes beyond the K-th sit below the table (e = 0) or are masked
+    far = zmax[:, None] - (cfg.exp_depth * step)
+    codes[:, k:] = np.where(far >= cfg.code_min, far, cfg.code_min)
+    mask[:, k:] = far >= cfg.code_min
+    res = run_model(cfg, codes, mask)
+    idx = ln_index(cfg, res.s)
+    _, first = np.unique(idx, return_index=True)
+    first = first[:max_vectors]
+    perm = np.argsort(rng.random((len(first), n)), axis=1)
+    return (np.take_along_axis(codes[first], perm, axis=1), np.take_along_axis(mask[first], perm, axis=1))
+
+
+# ---- sequences ----------------------------------------------------------------------------------
+
+@dataclass
+class SeqKnobs:
+    cfg: SoftmaxConfig
+    seed: int
+    block: int = 1024
+    gap_modes: tuple[str, ...] = ("none",)
+
+
+@dataclass
+class Part:
+    """A batch of stimulus from a sequence: floats x (quantised) or the generator's codes."""
+    mask: np.ndarray
+    kinds: np.ndarray
+    source: str
+    x: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.mask)
+
+
+class BlockSequence(uvm_sequence):
+    """Base: subclasses yield Parts; this cuts them into items of at most knobs.block vectors."""
+
+    def __init__(self, name: str, knobs: SeqKnobs):
+        super().__init__(name)
+        self.knobs = knobs
+        self.rng = np.random.default_rng([knobs.seed, zlib.crc32(name.encode())])
+        self.sent = 0
+
+    def blocks(self):
+        raise NotImplementedError
+
+    async def body(self):
+        cfg = self.knobs.cfg
+        for i, p in enumerate(self.blocks()):
+            for lo in range(0, len(p), self.knobs.block):
+                hi = min(len(p), lo + self.knobs.block)
+                mode = str(self.rng.choice(self.knobs.gap_modes))
+                cut = (lambda a: None if a is None else a[lo:hi])  # noqa: E731
+                item = VectorBlock.make(cfg, p.mask[lo:hi], p.kinds[lo:hi], p.source,
+                                        make_gaps(self.rng, hi - lo, mode), mode, cut(p.rows),
+                                        x=cut(p.x), codes=cut(p.codes), name=f"{self.get_name()}_{i}")
+                await self.start_item(item)
+                await self.finish_item(item)
+                self.sent += hi - lo
+
+
+class RandomSequence(BlockSequence):
+    """Constrained random vectors. Most rows are drawn directly as codes (the shapes of
+    random_logits put on the input grid, floor and clip to the range being part of the
+    distribution); one row in 16 keeps its float values, including out-of-range ones, and goes
+    through models.quantize, so that saturation is exercised and counted."""
+
+    def __init__(self, name: str, knobs: SeqKnobs, vectors: int):
+        super().__init__(name, knobs)
+        self.vectors = vectors
+
+    def blocks(self):
+        cfg = self.knobs.cfg
+        src = f"random(seed={self.knobs.seed})"
+        left = self.vectors
+        while left > 0:
+            m = min(left, self.knobs.block)
+            x, kinds = random_logits(self.rng, cfg, m)
+            mask = random_masks(self.rng, m, cfg.n)
+            codes = np.clip(np.floor(x / lsb(cfg)), cfg.code_min, cfg.code_max).astype(np.int64)
+            x[self.rng.random(m) >= 1 / 16] = np.nan          # these rows use their codes
+            yield Part(mask, kinds, src, x=x, codes=codes)
+            left -= m
+
+
+class CornerSequence(BlockSequence):
+    """Every directed corner, the exp-table sweep and (K > 1) the ln-table sweep."""
+
+    def __init__(self, name: str, knobs: SeqKnobs, lane_limit: int = 64):
+        super().__init__(name, knobs)
+        self.lane_limit = lane_limit
+
+    def blocks(self):
+        cfg = self.knobs.cfg
+        parts = corner_vectors(self.rng, cfg, self.lane_limit)
+        c, mk = exp_sweep_vectors(self.rng, cfg)
+        parts.append(("exp_sweep", codes_to_x(cfg, c), mk))
+        c, mk = ln_sweep_vectors(self.rng, cfg)
+        if len(c):
+            parts.append(("ln_sweep", codes_to_x(cfg, c), mk))
+        x = np.concatenate([p[1] for p in parts])
+        mask = np.concatenate([p[2] for p in parts])
+        kinds = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+        # through models.quantize: the saturation corner is off the grid on purpose
+        yield Part(mask, kinds, f"corners(seed={self.knobs.seed})", x=x)
+
+
+class ReplaySequence(BlockSequence):
+    """A logit dump row by row (models.dumps), padded with masked lanes up to N."""
+
+    def __init__(self, name: str, knobs: SeqKnobs, path, max_rows: int | None = None):
+        super().__init__(name, knobs)
+        self.path = path
+        self.max_rows = max_rows
+        self.dump = pad_to(load_dump(path, n_lanes=knobs.cfg.n), knobs.cfg.n)
+
+    def blocks(self):
+        d = self.dump
+        m = d.m if self.max_rows is None else min(d.m, self.max_rows)
+        yield Part(d.mask[:m], np.full(m, "replay"), str(self.path), x=d.logits[:m], rows=np.arange(m))
