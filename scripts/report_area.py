@@ -80,7 +80,7 @@ def markdown(c: dict) -> str:
          "Area of the decision (K = 1) and top-K units relative to the full (K = N) unit built from the "
          "same blocks, from Yosys (`scripts/synth_area.py`: generic cells and a transistor estimate), beside "
          "the paper's 90 nm standard-cell areas (Design Compiler, 4 ns).\n",
-         "| unit | config | K | input | cells | transistors | cells / full | transistors / full | paper um^2 | paper / full |",
+         "| unit | config | K | input | cells | transistors | cells / full | transistors / full | paper um^2 | paper / conventional |",
          "|---|---|---|---|---|---|---|---|---|---|"]
     for v in ("decision", "topk", "full"):
         cfg, a = cfgs[v], c["areas"][v]
@@ -96,7 +96,7 @@ def markdown(c: dict) -> str:
                  f"{a['transistors']:,} | {rc} | {rt} | {PAPER_UM2[v]:,} | {pr} |")
     L.append("")
     if c["missing"]:
-        L.append(f"**Missing:** no area.json for {', '.join(c['missing'])}: run `make area` (or "
+        L.append(f"**Missing:** no area.json for {', '.join(c['missing'])}: run `make area-check` (or "
                  f"`python scripts/report_area.py --synth`). No ratio is given for a missing unit.\n")
     r_top = c["ratio"].get("topk")
     if r_top and r_top["transistors"] > 1:
