@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from models.config import load_config  # noqa: E402
-from tb.build import TIMESCALE, rtl_sources  # noqa: E402
+from tb.build import TIMESCALE, VERILATOR_MAKEFLAGS, rtl_sources  # noqa: E402
 from tb.run import run  # noqa: E402
 
 
@@ -47,6 +47,7 @@ def bare(cfg, sim: str, cycles: int, workdir: Path) -> dict:
     runner = get_runner(sim)
     t0 = time.perf_counter()
     args = ["-Wno-fatal", "-O3"] if sim == "verilator" else []
+    os.environ["MAKEFLAGS"] = VERILATOR_MAKEFLAGS        # the same C++ build as the environment's
     runner.build(sources=rtl_sources(), hdl_toplevel="softmax_unit", build_dir=bdir, parameters=params,
                  build_args=args, timescale=TIMESCALE, always=True, log_file=bdir.parent / f"{sim}-bare.log")
     build_s = time.perf_counter() - t0
@@ -78,8 +79,9 @@ def main() -> int:
     ap.add_argument("--config", default="paper_n10_decision")
     ap.add_argument("--vectors", type=int, default=60_000, help="vectors per measurement (Verilator)")
     ap.add_argument("--icarus-vectors", type=int, default=20_000)
-    ap.add_argument("--json", type=Path, default=REPO / "results" / "bench_sim.json")
+    ap.add_argument("--json", type=Path, help="default: results/bench_sim_<config>.json")
     a = ap.parse_args()
+    a.json = a.json or REPO / "results" / f"bench_sim_{a.config}.json"
     _verilator_on_path()
     cfg = load_config(a.config)
     rows = {}

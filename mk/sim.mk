@@ -21,6 +21,8 @@ WAVES    ?=
 COVERAGE ?=
 PROFILE  ?= full
 PYTEST_WORKERS ?= 2
+# make exports command-line variables; cocotb reads COVERAGE (Python coverage) and WAVES itself
+unexport COVERAGE WAVES
 
 .PHONY: sim regression test bench-sim
 
@@ -30,8 +32,10 @@ sim: $(STAMP)
 	  $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
 
 regression: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider tests/test_sim.py \
-	  --smx-profile full $(if $(SEED),--smx-seed $(SEED),--smx-seed random) -v
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \
+	  tests/test_sim.py tests/test_sim_codecov.py \
+	  --smx-profile full $(if $(SEED),--smx-seed $(SEED),--smx-seed random) -v \
+	  --junitxml=results/regression.xml
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/

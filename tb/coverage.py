@@ -55,7 +55,9 @@ def reachable_ln_entries(cfg: SoftmaxConfig) -> list[int]:
     zero/masked). Computed with a big-integer bitset over S."""
     if cfg.k == 1:
         return []
-    vals = sorted({0, cfg.one, *build_tables(cfg).exp.tolist()})
+    exp = build_tables(cfg).exp
+    used = exp[1:] if cfg.exp_step_log2 == 0 else exp      # s = 0: EXP[0] is never read
+    vals = sorted({0, cfg.one, *used.tolist()})
     reach = 1                                    # bit 0: the empty sum
     limit = (1 << ((cfg.k - 1) * cfg.one + 1)) - 1
     for t in range(1, cfg.k):

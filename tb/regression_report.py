@@ -59,12 +59,13 @@ def render(sums: list[dict]) -> str:
     dumps = [(s, Path(p).name, d) for s in sums for p, d in s.get("dumps", {}).items()]
     if dumps:
         out += ["", "## Real-logit dumps", "",
-                "| dump | config | sim | rows | argmax q | argmax float (quantisation ties / other) | "
+                "| dump | config | sim | rows replayed | argmax q | argmax float (quantisation ties / other) | "
                 "MSE vs ideal p50 / p99 / max | MSE vs float softmax p50 / max |",
                 "|---|---|---|---|---|---|---|---|"]
         for s, name, d in dumps:
             m, f = d["mse_vs_ideal"], d["mse_vs_softmax_float"]
-            out.append(f"| {name} | {s['config']} | {s['sim']} | {d['vectors']} | {_pct(d['argmax_agreement_quantized'])} | "
+            out.append(f"| {name} | {s['config']} | {s['sim']} | {d['vectors']} of {d.get('rows_in_dump', '?')} | "
+                       f"{_pct(d['argmax_agreement_quantized'])} | "
                        f"{_pct(d['argmax_agreement_float'])} ({d['float_disagreements_quantisation_ties']} / "
                        f"{d['float_disagreements_other']}) | {_sci(m.get('p50'))} / {_sci(m.get('p99'))} / {_sci(m.get('max'))} | "
                        f"{_sci(f.get('p50'))} / {_sci(f.get('max'))} |")
@@ -72,8 +73,9 @@ def render(sums: list[dict]) -> str:
     if cc:
         out += ["", "## RTL code coverage (Verilator line + toggle)", ""]
         for s, c in cc:
-            out.append(f"- {s['config']}/{s['sim']}: {c.get('percent', '-')}% "
-                       f"({c.get('points_hit', '-')}/{c.get('points', '-')} points); annotated sources in `{c.get('annotated')}`")
+            kinds = ", ".join(f"{k} {d['percent']}%" for k, d in c.get("dut", {}).items())
+            out.append(f"- {s['config']}/{s['sim']}: {c.get('percent', '-')}% of {c.get('points', '-')} points "
+                       f"({kinds}); annotated sources in `{c.get('annotated')}`")
     return "\n".join(out) + "\n"
 
 

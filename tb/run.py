@@ -10,7 +10,6 @@ import fcntl
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from models.config import SoftmaxConfig, list_configs, load_config
 from models.dumps import DumpError, load_dump
@@ -83,27 +84,44 @@ def dumps_for(cfg: SoftmaxConfig, explicit: list[str] | None) -> list[Path]:
     return fit
 
 
+# Verified vectors per second measured on this 2-core machine with other jobs running (see
+# docs/verification.md); test sizes below are these rates times a time budget per test.
+RATES = {"verilator": {10: 25_000, 64: 4_000, 1000: 160}, "icarus": {10: 3_500, 64: 300, 1000: 30}}
+BUDGET_S = {   # seconds of simulation per test: quick (make test) / full (make regression, make sim)
+    "smx_smoke": (0.2, 1.0), "smx_random": (2.0, 15.0), "smx_replay": (1.5, 30.0),
+    "smx_backpressure": (0.6, 5.0), "smx_reset": (0.4, 3.0)}
+
+
 def plan_for(cfg: SoftmaxConfig, sim: str, profile: str) -> dict:
-    """Vectors per test, sized so that `make test` stays within its budget: the cost of a vector
-    grows with N (the simulator's and numpy's work), Icarus is slower than Verilator."""
+    """Knobs per test: vector counts from the measured rate of this simulator at this N times
+    the test's time budget, so that `make test` (quick) stays within its few minutes."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
-    lanes_cost = max(1.0, cfg.n / 10) ** 0.9
-    sim_cost = 1.0 if sim == "verilator" else 3.0
-    scale = (1.0 if profile == "quick" else 8.0) / (lanes_cost * sim_cost)
+    quick = profile == "quick"
+    pts = sorted(RATES[sim])
+    rate = float(np.interp(np.log(cfg.n), np.log(pts), [RATES[sim][p] for p in pts]))
 
-    def v(base: int, floor: int = 64) -> int:
-        return int(max(floor, round(base * scale / 64) * 64))
+    def v(test: str, floor: int = 64) -> int:
+        secs = BUDGET_S[test][0 if quick else 1]
+        return int(max(floor, round(rate * secs / 64) * 64))
 
     block = min(block_depth(cfg), 4096 if cfg.n <= 10 else 1024 if cfg.n <= 64 else 256)
+    bp = v("smx_backpressure", 256)
+    replay = v("smx_replay", 256)
+    wide = cfg.n > 64
     return {
-        "smx_smoke": {"vectors": v(512), "block": min(block, 256)},
-        "smx_random": {"vectors": v(40_000, 256), "block": block},
-        "smx_corners": {"repeats": 1 if profile == "quick" else 4, "block": block,
-                        "lane_limit": 64 if profile == "quick" else cfg.n},
-        "smx_replay": {"max_rows": None if profile == "full" else v(20_000, 256), "block": block},
-        "smx_backpressure": {"vectors": v(8_000, 128), "block": min(block, 512)},
-        "smx_reset": {"vectors": v(1_000, 64), "resets": 4, "block": min(block, 256)},
+        "smx_smoke": {"vectors": min(v("smx_smoke"), 512 if quick else 4096), "block": min(block, 256)},
+        "smx_random": {"vectors": v("smx_random", 256), "block": block},
+        # N = 1000: per-lane corners are a thousand vectors each; on Icarus (30 vectors/s) only
+        # 16 (quick) or 64 (full) lanes of them, and "the max in every lane" only in full
+        "smx_corners": {"repeats": 1 if quick or wide else 4, "block": block,
+                        "lane_limit": (16 if quick else 64) if wide and sim == "icarus" else 64 if quick else cfg.n,
+                        "max_every_lane": not (wide and sim == "icarus" and quick)},
+        "smx_replay": {"max_rows": replay, "block": block},
+        # at least 8 blocks, so that every ready-pattern kind and gap mode comes up
+        "smx_backpressure": {"vectors": bp, "block": max(32, min(block, bp // 8))},
+        # vectors per traffic segment: 4 resets, 5 segments
+        "smx_reset": {"vectors": max(64, v("smx_reset") // 5 // 64 * 64), "resets": 4, "block": min(block, 256)},
     }
 
 
@@ -129,26 +147,59 @@ def _junit_status(xml: Path) -> dict[str, str]:
     return status
 
 
+def parse_coverage_dat(dat: Path) -> dict:
+    """Verilator coverage.dat -> points and hits per coverage type (line, branch, toggle), for
+    the DUT (every source but the harness) and for the harness. Each point is one line of the
+    file: C '<\\1-separated key\\2value fields>' <count>."""
+    res: dict = {}
+    missed: list[str] = []
+    for raw in dat.read_bytes().splitlines():
+        if not raw.startswith(b"C '"):
+            continue
+        key, count = raw[3:].rsplit(b"' ", 1)
+        fields = dict(f.split(b"\x02", 1) for f in key.split(b"\x01") if b"\x02" in f)
+        kind = fields.get(b"page", b"").split(b"/")[0].decode().removeprefix("v_") or "other"
+        part = "harness" if fields.get(b"f", b"").endswith(b"softmax_harness.v") else "dut"
+        d = res.setdefault(part, {}).setdefault(kind, {"points": 0, "hit": 0})
+        d["points"] += 1
+        d["hit"] += int(count) > 0
+        if int(count) == 0 and part == "dut" and len(missed) < 40:
+            missed.append(f"{fields.get(b'h', b'').decode()} {fields.get(b'o', b'').decode()} "
+                          f"({Path(fields.get(b'f', b'').decode()).name}:{fields.get(b'l', b'').decode()})")
+    for part in res.values():
+        for d in part.values():
+            d["percent"] = round(100.0 * d["hit"] / d["points"], 2) if d["points"] else None
+    res["dut_missed_first"] = missed
+    return res
+
+
 def code_coverage(test_dir: Path, out_dir: Path) -> dict:
-    """Annotate Verilator's line+toggle coverage (COVERAGE=1) with verilator_coverage."""
+    """Line+toggle(+branch) coverage of a COVERAGE=1 Verilator run: totals from coverage.dat,
+    annotated sources from verilator_coverage when one is installed (the PyPI wheel ships
+    none; Debian's reads the file)."""
     dat = test_dir / "coverage.dat"
     if not dat.is_file():
         return {"error": f"{dat} not written"}
+    shutil.copy(dat, out_dir / "coverage.dat")
+    res: dict = {"data": str(out_dir / "coverage.dat"), **parse_coverage_dat(dat)}
+    dut = {k: v for k, v in res.get("dut", {}).items()}
+    pts = sum(d["points"] for d in dut.values())
+    res["points"] = pts
+    res["points_hit"] = sum(d["hit"] for d in dut.values())
+    res["percent"] = round(100.0 * res["points_hit"] / pts, 2) if pts else None
     tool = shutil.which("verilator_coverage")
     if tool is None:
-        return {"error": "verilator_coverage not on PATH"}
+        res["annotated"] = None
+        res["note"] = "verilator_coverage not on PATH: no annotated sources"
+        return res
     ann = out_dir / "code_coverage"
     shutil.rmtree(ann, ignore_errors=True)
-    shutil.copy(dat, out_dir / "coverage.dat")
-    p = subprocess.run([tool, "--annotate", str(ann), "--annotate-min", "1", str(dat)],
+    p = subprocess.run([tool, "--annotate", str(ann), "--annotate-all", "--annotate-min", "1", str(dat)],
                        capture_output=True, text=True)
-    subprocess.run([tool, "--write-info", str(out_dir / "coverage.info"), str(dat)], capture_output=True)
-    text = p.stdout + p.stderr
-    (out_dir / "code_coverage.txt").write_text(text)
-    m = re.search(r"Total coverage \((\d+)/(\d+)\)\s+([\d.]+)%", text)
-    res = {"annotated": str(ann), "report": str(out_dir / "code_coverage.txt"), "lcov": str(out_dir / "coverage.info")}
-    if m:
-        res.update({"points_hit": int(m.group(1)), "points": int(m.group(2)), "percent": float(m.group(3))})
+    (out_dir / "code_coverage.txt").write_text(p.stdout + p.stderr)
+    res["annotated"] = str(ann) if p.returncode == 0 else None
+    if p.returncode != 0:
+        res["note"] = f"verilator_coverage failed: {(p.stdout + p.stderr).strip()[:300]}"
     return res
 
 
@@ -163,6 +214,8 @@ def run(config: str, sim: str = "verilator", seed: int | None = None, tests: lis
     seed = random.randrange(1, 2**31) if seed is None else int(seed)
     dump_paths = dumps_for(cfg, dumps)
     plan = plan_for(cfg, sim, profile)
+    if dumps:                       # dumps named by the user are replayed whole
+        plan["smx_replay"]["max_rows"] = None
     for t, kn in (plan_override or {}).items():
         plan[t] = {**plan[t], **kn}
     tests = list(tests) if tests else list(TESTS)
@@ -214,6 +267,13 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
     }
     plusargs = [f"+smx_stim={env['SMX_STIM_FILE']}", f"+smx_rdy={env['SMX_RDY_FILE']}",
                 f"+smx_in_log={env['SMX_IN_LOG']}", f"+smx_out_log={env['SMX_OUT_LOG']}"]
+    waves_file = None
+    if waves:
+        if sim == "icarus":           # cocotb's generated dump module takes the path as a plusarg
+            waves_file = results / "waves.fst"
+            plusargs.append(f"+dumpfile_path={waves_file}")
+        else:                         # Verilator writes dump.vcd into the working directory
+            waves_file = work / "dump.vcd"
     xml = results / "results.xml"
     log(f"running {cfg.name} on {sim}: tests {', '.join(tests)}; seed {seed}; log {results / 'sim.log'}")
     t1 = time.perf_counter()
@@ -222,7 +282,8 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
     # judge from the XML instead. It also lets os.environ override extra_env, so our settings
     # go through os.environ for the duration of the call.
     try:
-        with _environ(env, drop=("PYTEST_CURRENT_TEST",)):
+        # COVERAGE (e.g. exported by `make sim COVERAGE=1`) would make cocotb collect Python coverage
+        with _environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")):
             runner.test(test_module="tb.tests", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                         build_dir=b.build_dir, test_dir=work,
                         testcase=tests, seed=seed, plusargs=plusargs, extra_env=env, waves=waves,
@@ -257,7 +318,7 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
     for r in done:
         for src, st in r.get("per_source", {}).items():
             if Path(src).suffix == ".npz":
-                dumps_report[src] = st
+                dumps_report[src] = {**st, "rows_in_dump": load_dump(src).m}
     summary = {
         "config": cfg.name, "sim": label, "seed": seed, "profile": profile, "tests_run": tests,
         "passed": bool(status) and all(per_test[t]["status"] == "passed" for t in tests) and sim_error is None,
@@ -278,6 +339,7 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
         "testplan": testplan.map_results(status, cov.get("points", {}), errors),
         "notes": notes + ([sim_error] if sim_error else []),
         "junit": str(xml), "log": str(results / "sim.log"),
+        "waves": str(waves_file) if waves_file else None,
         "rerun": rerun_prefix(config, sim, dumps, profile) + f" SEED={seed}",
     }
     if coverage:
@@ -299,11 +361,16 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {t:18s} {r['status']:8s} {r.get('vectors')} vectors"
                      + (f"  errors {r['errors']}" if r.get("errors") else ""))
     for src, d in s["dumps"].items():
-        lines.append(f"  dump {Path(src).name}: {d['vectors']} rows, argmax agreement quantised "
+        lines.append(f"  dump {Path(src).name}: {d['vectors']} of {d.get('rows_in_dump')} rows, argmax agreement quantised "
                      f"{pct(d['argmax_agreement_quantized'])}, float {pct(d['argmax_agreement_float'])}, "
                      f"MSE vs ideal p50 {d['mse_vs_ideal'].get('p50')}, max {d['mse_vs_ideal'].get('max')}")
-    if s.get("code_coverage"):
-        lines.append(f"  code coverage (Verilator line+toggle): {s['code_coverage']}")
+    if s.get("waves"):
+        lines.append(f"  waves: {s['waves']}")
+    cc = s.get("code_coverage")
+    if cc:
+        kinds = ", ".join(f"{k} {d['hit']}/{d['points']} ({d['percent']}%)" for k, d in cc.get("dut", {}).items())
+        lines.append(f"  RTL code coverage (Verilator): {cc.get('percent')}% of {cc.get('points')} points: {kinds}; "
+                     f"annotated sources: {cc.get('annotated')}")
     lines += [f"  note: {n}" for n in s["notes"]]
     if not s["passed"]:
         lines.append(f"  log: {s['log']}")

@@ -255,6 +255,9 @@ class Scoreboard(uvm_component):
                                             f"were never seen by the input monitor", len(self.sent))
         if self.checked == 0:
             self._error("no_traffic", "no vector was checked")
+        mse = self.results()["mse_mean"]
+        if mse is not None and mse > self.cfg.mse_vs_ideal_mean_max:
+            self._error("mse_mean_bound", f"mean MSE vs ideal {mse:.3g} above {self.cfg.mse_vs_ideal_mean_max:g}")
 
     def results(self) -> dict:
         cfg = self.cfg
@@ -296,10 +299,6 @@ class Scoreboard(uvm_component):
         }
 
     def check_phase(self):
-        r = self.results()
-        if r["mse_mean"] is not None and r["mse_mean"] > self.cfg.mse_vs_ideal_mean_max:
-            self._error("mse_mean_bound", f"mean MSE vs ideal {r['mse_mean']:.3g} above "
-                                          f"{self.cfg.mse_vs_ideal_mean_max:g}")
         if self.errors:
             raise CheckError(f"scoreboard: {sum(self.errors.values())} error(s) {dict(self.errors)}; "
                              f"seed {self.seed}; rerun: {self.rerun}")

@@ -24,10 +24,10 @@ GAP_MODES = ("none", "random", "long")
 
 
 class VectorBlock(uvm_sequence_item):
-    """A block of logit vectors, as floats and as the quantised codes the DUT receives.
+    """A block of logit vectors, as floats and as the codes the DUT receives.
 
     x      float64 [M, N]  logits in real units (what a network produced or a generator drew)
-    codes  int64   [M, N]  quantised inputs (models.quantize)
+    codes  int64   [M, N]  inputs: models.quantize(x), or a generator's own codes (x exact)
     mask   bool    [M, N]  live lanes
     gaps   int64   [M]     idle cycles before each vector (driver side)
     kinds  [M] str         generator shape / corner name per row
@@ -154,15 +154,17 @@ def random_logits(rng: np.random.Generator, cfg: SoftmaxConfig, m: int) -> tuple
 
 # ---- directed corners ---------------------------------------------------------------------------
 
-def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int = 64
-                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int = 64,
+                   max_every_lane: bool = True) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Directed corner cases as (name, x [m, N] real units, mask [m, N]).
 
-    "The max in every lane" always covers every lane; the other per-lane corners (one-hot,
-    single live lane, masked max) take every lane up to lane_limit lanes, and beyond that
-    lane_limit positions including the first and the last (N = 1000 on a slow simulator).
+    Per-lane corners (one-hot, single live lane, masked max) take every lane up to lane_limit
+    lanes, and beyond that lane_limit positions including the first and the last; "the max in
+    every lane" covers every lane unless max_every_lane is False (N = 1000 on Icarus, where a
+    thousand vectors take half a minute: the smx.max_lane holes are then reported).
     """
     n, k = cfg.n, cfg.k
+    every = np.arange(n) if max_every_lane else None
     if n <= lane_limit:
         some = np.arange(n)
     else:
@@ -181,9 +183,10 @@ def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int
     add("all_equal", np.repeat(np.array([cmin, -1, 0, 1, cmax] + list(rng.integers(cmin, cmax + 1, 3)))[:, None], n, axis=1))
 
     # the max in every lane (lane i holds the max, by one LSB or by a wide margin)
-    base = rng.integers(cmin, cmax - 64, size=(n, n))
-    top = base.max(axis=1) + rng.choice([1, 2, step, 16 * step], size=n)
-    base[np.arange(n), np.arange(n)] = np.minimum(top, cmax)
+    lanes = every if every is not None else some
+    base = rng.integers(cmin, cmax - 64, size=(len(lanes), n))
+    top = base.max(axis=1) + rng.choice([1, 2, step, 16 * step], size=len(lanes))
+    base[np.arange(len(lanes)), lanes] = np.minimum(top, cmax)
     add("max_each_lane", base)
 
     # ties for the max: two, three and all-but-one lanes share the max; positions vary
@@ -308,13 +311,24 @@ def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: 
     span = cfg.code_max - cfg.code_min
     cand = 40 * cfg.ln_depth
     # target share per extra lane, then the difference whose table value is closest below it
-    share = rng.uniform(0, 1, size=(cand, 1)) ** rng.uniform(0.3, 3, size=(cand, 1)) * cfg.one
+    # half the candidates aim at a mean share log-uniform over [ONE/2^16, ONE] (the sum then
+    # spreads over every leading-one range), half at skewed per-lane shares
+    total = np.exp2(rng.uniform(-16, 0, size=(cand, 1))) * cfg.one
+    skew = rng.uniform(0, 1, size=(cand, 1)) ** rng.uniform(0.3, 3, size=(cand, 1)) * cfg.one
+    share = np.where(np.arange(cand)[:, None] % 2 == 0, total, skew)
     share = share * rng.uniform(0.7, 1.3, size=(cand, k - 1))
     order = np.argsort(-exp)                             # exp is non-increasing; be explicit
     pos = np.searchsorted(-exp[order], -share)           # first entry <= share
-    pos = np.clip(pos, 0, len(exp) - 1)
-    d = order[pos] * step + rng.integers(0, step, size=share.shape)
-    d = np.where(rng.random(share.shape) < 0.05, 0, d).clip(0, span)   # some ties with the max
+    beyond = cfg.exp_depth * step                        # a difference past the table: e = 0
+    d = order[np.minimum(pos, len(exp) - 1)] * step + rng.integers(0, step, size=share.shape)
+    d = np.where((pos == len(exp)) & (beyond <= span), beyond, d)
+    # some ties with the max; in a third of the candidates many (up to all K), which with small
+    # differences elsewhere reaches the top of each leading-one range (S just below 2^p)
+    tie_p = np.where(rng.random((cand, 1)) < 1 / 3, rng.uniform(0, 1, (cand, 1)), 0.0)
+    small_p = np.where(rng.random((cand, 1)) < 1 / 3, rng.uniform(0, 0.3, (cand, 1)), 0.0)
+    small = rng.integers(1, 4 * step + 1, size=share.shape)
+    d = np.where(rng.random(share.shape) < small_p, small, d)
+    d = np.where(rng.random(share.shape) < tie_p, 0, d).clip(0, span)
     zmax = np.minimum(cfg.code_max, cfg.code_min + span)
     zmax = np.full(cand, zmax) - rng.integers(0, 3, size=cand)
     d = np.minimum(d, zmax[:, None] - cfg.code_min)
@@ -370,12 +384,18 @@ class BlockSequence(uvm_sequence):
     def blocks(self):
         raise NotImplementedError
 
+    def next_gap_mode(self) -> str:
+        # shuffled round robin: every mode comes up once per len(gap_modes) items
+        if not getattr(self, "_gap_queue", None):
+            self._gap_queue = list(self.rng.permutation(self.knobs.gap_modes))
+        return str(self._gap_queue.pop())
+
     async def body(self):
         cfg = self.knobs.cfg
         for i, p in enumerate(self.blocks()):
             for lo in range(0, len(p), self.knobs.block):
                 hi = min(len(p), lo + self.knobs.block)
-                mode = str(self.rng.choice(self.knobs.gap_modes))
+                mode = self.next_gap_mode()
                 cut = (lambda a: None if a is None else a[lo:hi])  # noqa: E731
                 item = VectorBlock.make(cfg, p.mask[lo:hi], p.kinds[lo:hi], p.source,
                                         make_gaps(self.rng, hi - lo, mode), mode, cut(p.rows),
@@ -412,13 +432,14 @@ class RandomSequence(BlockSequence):
 class CornerSequence(BlockSequence):
     """Every directed corner, the exp-table sweep and (K > 1) the ln-table sweep."""
 
-    def __init__(self, name: str, knobs: SeqKnobs, lane_limit: int = 64):
+    def __init__(self, name: str, knobs: SeqKnobs, lane_limit: int = 64, max_every_lane: bool = True):
         super().__init__(name, knobs)
         self.lane_limit = lane_limit
+        self.max_every_lane = max_every_lane
 
     def blocks(self):
         cfg = self.knobs.cfg
-        parts = corner_vectors(self.rng, cfg, self.lane_limit)
+        parts = corner_vectors(self.rng, cfg, self.lane_limit, self.max_every_lane)
         c, mk = exp_sweep_vectors(self.rng, cfg)
         parts.append(("exp_sweep", codes_to_x(cfg, c), mk))
         c, mk = ln_sweep_vectors(self.rng, cfg)

@@ -20,7 +20,9 @@ class Feature:
 
 TESTS = {
     "smx_smoke": "a few hundred random vectors, ready always high, no idle cycles",
-    "smx_random": "constrained random logits (flat, gaussian, peaky, few-level) and masks; mild backpressure and idle cycles",
+    "smx_random": "constrained random vectors (flat, gaussian, peaky and few-level shapes; one row in 16 as floats "
+                  "through the quantiser, some out of range) and masks (all live, random, prefix, none); mild "
+                  "backpressure and idle cycles",
     "smx_corners": "directed corners, exp-table sweep, ln-table sweep (K > 1)",
     "smx_replay": "bundled (or DUMP=) real-logit dumps row by row, padded with masked lanes",
     "smx_backpressure": "sparse, bursty and alternating out_ready; long idle gaps on the input",
@@ -117,7 +119,7 @@ def map_results(test_status: dict[str, str], coverage_points: dict, errors: dict
             status = "not run"
         elif errs or any(s != "passed" for s in ran.values()):
             status = "FAIL"
-        elif any(p < 100.0 for p in cps.values()):
+        elif any(p < 100.0 for c, p in cps.items() if c.startswith("smx.")):   # goals only
             status = "pass (coverage holes)"
         else:
             status = "pass"

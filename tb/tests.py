@@ -35,7 +35,7 @@ class SmxTest(uvm_test):
         self.knobs = self.settings.knobs(self.test_id)
         self.seed = self.settings.seed
         self.rng = np.random.default_rng([self.seed, 0x7E57])
-        self.bfm = SoftmaxBfm(cocotb.top, self.cfg, self.settings.results)
+        self.bfm = SoftmaxBfm(cocotb.top, self.cfg)
         db = ConfigDB()
         db.set(None, "*", "BFM", self.bfm)
         db.set(None, "*", "CFG", self.cfg)
@@ -120,7 +120,9 @@ class smx_corners(SmxTest):
         for rep in range(int(self.knobs.get("repeats", 1))):
             knobs = self.seq_knobs()
             knobs.seed = self.seed + rep
-            await CornerSequence(f"corners{rep}", knobs, int(self.knobs.get("lane_limit", 64))).start(self.env.agent.seqr)
+            seq = CornerSequence(f"corners{rep}", knobs, int(self.knobs.get("lane_limit", 64)),
+                                 bool(self.knobs.get("max_every_lane", True)))
+            await seq.start(self.env.agent.seqr)
 
 
 @pyuvm.test()
