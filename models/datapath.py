@@ -40,6 +40,17 @@ def check_codes(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None) 
     return codes, mask
 
 
+def ln_address(cfg: SoftmaxConfig, s: np.ndarray) -> np.ndarray:
+    """ln-table address of top-K sums S >= ONE (section 3 step 5): {ex, mt}.
+
+    p = leading-one position; frexp is exact here because S < 2^53.
+    """
+    s = np.asarray(s, np.int64)
+    p = np.frexp(s.astype(np.float64))[1].astype(np.int64) - 1
+    m = cfg.ln_mant_bits
+    return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
+
+
 def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = None) -> ModelResult:
     codes, mask = check_codes(cfg, codes, mask)
     t = build_tables(cfg)
@@ -63,13 +74,8 @@ def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = N
         s = np.partition(e, cfg.n - cfg.k, axis=1)[:, cfg.n - cfg.k:].sum(axis=1)
 
     # 5. ln(S) from the leading one and the M mantissa bits below it.
-    m = cfg.ln_mant_bits
     s_safe = np.maximum(s, cfg.one)                  # S >= ONE whenever a lane is live
-    p = np.floor(np.log2(s_safe.astype(np.float64))).astype(np.int64)
-    p += (np.left_shift(1, p + 1) <= s_safe)          # guard float log2 rounding near powers of two
-    p -= (np.left_shift(1, p) > s_safe)
-    mt = (s_safe >> (p - m)) & ((1 << m) - 1)
-    l = np.where(any_live, t.ln[((p - cfg.out_frac_bits) << m) + mt], 0)
+    l = np.where(any_live, t.ln[ln_address(cfg, s_safe)], 0)
 
     # 6. normalise in the log domain: exp_lookup(delta + L).
     y = np.where(mask, exp_lookup(cfg, t.exp, delta + l[:, None]), 0)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.config import ConfigError, list_configs  # noqa: E402
 from scripts.synth_common import (  # noqa: E402
-    REPO, TOP, Prepared, ToolError, prepare, rtl_sources, run, yosys_cmd,
+    REPO, TOP, Prepared, ToolError, prepare, rtl_sources, run, yosys_cmd, yosys_env,
 )
 
 RESULTS_DIR = REPO / "results"
@@ -85,7 +85,8 @@ def synth_one(config: str | Path, results_dir: Path = RESULTS_DIR, timeout: floa
     log = out_dir / "yosys.log"
     t0 = time.perf_counter()
     try:
-        res, _ = run([*yosys_cmd(), "-q", "-l", str(log), "-s", str(script)], timeout=timeout)
+        res, _ = run([*yosys_cmd(), "-q", "-l", str(log), "-s", str(script)], timeout=timeout,
+                     env=yosys_env())
     except subprocess.TimeoutExpired:
         raise ToolError(f"yosys on '{prep.cfg.name}' did not finish within {timeout:g} s; log {log}") from None
     seconds = time.perf_counter() - t0

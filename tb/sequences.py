@@ -13,7 +13,7 @@ import numpy as np
 from pyuvm import uvm_sequence, uvm_sequence_item
 
 from models.config import SoftmaxConfig
-from models.datapath import run_model
+from models.datapath import ln_address, run_model
 from models.dumps import load_dump, pad_to
 from models.quantize import QuantReport, quantize
 from models.tables import build_tables
@@ -284,17 +284,6 @@ def exp_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig) -> tuple[np.
     return np.take_along_axis(codes, perm, axis=1), np.ones((m, n), bool)
 
 
-def ln_index(cfg: SoftmaxConfig, s: np.ndarray) -> np.ndarray:
-    """ln-table address of a top-K sum S (docs/numerics.md section 3 step 5), for coverage
-    binning and for steering the ln sweep; S >= ONE."""
-    s = np.asarray(s, np.int64)
-    p = np.zeros_like(s)
-    for b in range(1, 63):                        # leading-one position, exact integer arithmetic
-        p += (s >> b) > 0
-    m = cfg.ln_mant_bits
-    return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
-
-
 def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: int = 4096
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Vectors whose top-K sums land in as many ln-table entries as possible (K > 1).
@@ -341,7 +330,7 @@ def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: 
     codes[:, k:] = np.where(far >= cfg.code_min, far, cfg.code_min)
     mask[:, k:] = far >= cfg.code_min
     res = run_model(cfg, codes, mask)
-    idx = ln_index(cfg, res.s)
+    idx = ln_address(cfg, res.s)
     _, first = np.unique(idx, return_index=True)
     first = first[:max_vectors]
     perm = np.argsort(rng.random((len(first), n)), axis=1)

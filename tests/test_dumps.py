@@ -237,8 +237,10 @@ def test_meta_bad(tmp_path, raw, problem):
 # --- probabilities ----------------------------------------------------------------------------
 
 
-def _probs(m=5, n=10):
-    z = RNG.normal(0.0, 3.0, size=(m, n))
+def _probs(m=5, n=10, seed=5):
+    # a local generator: the rows must not depend on which tests ran before (xdist order)
+    z = np.random.default_rng(seed).normal(0.0, 3.0, size=(m, n))
+    z[0, 3] = z[0].max() - 40.0         # a lane whose probability (~4e-18) may underflow to 0
     p = np.exp(z - z.max(axis=1, keepdims=True))
     return z, p / p.sum(axis=1, keepdims=True)
 
@@ -252,6 +254,7 @@ def test_probabilities_rejected_by_default(tmp_path):
 
 def test_probabilities_converted_with_log_and_floor(tmp_path):
     z, p = _probs()
+    assert p[0, 3] < 1e-15
     p[0, 3] = 0.0  # an underflowed probability: clamped at the floor, and counted
     path = write(tmp_path / "p.npz", logits=p)
     d = load_dump(path, from_probabilities=True)

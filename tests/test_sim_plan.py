@@ -12,7 +12,8 @@ from models.datapath import run_model
 from tb import testplan
 from tb.codec import LogFormatError, bits_to_hex_rows, decode_hex_field, encode_stimulus, split_log
 from tb.coverage import mask_population_bins, reachable_ln_entries
-from tb.sequences import exp_sweep_vectors, ln_index
+from models.datapath import ln_address
+from tb.sequences import exp_sweep_vectors
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,6 +121,6 @@ def test_ln_bins_agree_with_the_model():
     rng = np.random.default_rng(5)
     codes = rng.integers(cfg.code_min, cfg.code_max + 1, size=(4000, cfg.n))
     res = run_model(cfg, codes, None)
-    idx = ln_index(cfg, res.s)
+    idx = ln_address(cfg, res.s)
     assert set(idx.tolist()) <= set(reachable_ln_entries(cfg))
     assert np.array_equal(build_tables(cfg).ln[idx], res.l)
