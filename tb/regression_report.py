@@ -60,15 +60,16 @@ def render(sums: list[dict]) -> str:
     if dumps:
         out += ["", "## Real-logit dumps", "",
                 "| dump | config | sim | rows replayed | argmax q | argmax float (quantisation ties / other) | "
-                "MSE vs ideal p50 / p99 / max | MSE vs float softmax p50 / max |",
-                "|---|---|---|---|---|---|---|---|"]
+                "MSE vs ideal p50 / p99 / max | MSE vs float softmax p50 / max | saturated values (rows) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for s, name, d in dumps:
             m, f = d["mse_vs_ideal"], d["mse_vs_softmax_float"]
             out.append(f"| {name} | {s['config']} | {s['sim']} | {d['vectors']} of {d.get('rows_in_dump', '?')} | "
                        f"{_pct(d['argmax_agreement_quantized'])} | "
                        f"{_pct(d['argmax_agreement_float'])} ({d['float_disagreements_quantisation_ties']} / "
                        f"{d['float_disagreements_other']}) | {_sci(m.get('p50'))} / {_sci(m.get('p99'))} / {_sci(m.get('max'))} | "
-                       f"{_sci(f.get('p50'))} / {_sci(f.get('max'))} |")
+                       f"{_sci(f.get('p50'))} / {_sci(f.get('max'))} | "
+                       f"{d.get('quantisation_saturated_values', '?')} ({d.get('quantisation_saturated_rows', '?')}) |")
     cc = [(s, s["code_coverage"]) for s in sums if s.get("code_coverage")]
     if cc:
         out += ["", "## RTL code coverage (Verilator line + toggle)", ""]

@@ -366,7 +366,9 @@ def format_summary(s: dict) -> str:
     for src, d in s["dumps"].items():
         lines.append(f"  dump {Path(src).name}: {d['vectors']} of {d.get('rows_in_dump')} rows, argmax agreement quantised "
                      f"{pct(d['argmax_agreement_quantized'])}, float {pct(d['argmax_agreement_float'])}, "
-                     f"MSE vs ideal p50 {g(d['mse_vs_ideal'].get('p50'))}, max {g(d['mse_vs_ideal'].get('max'))}")
+                     f"MSE vs ideal p50 {g(d['mse_vs_ideal'].get('p50'))}, max {g(d['mse_vs_ideal'].get('max'))}, "
+                     f"saturated in quantisation {d.get('quantisation_saturated_values', 0)} values "
+                     f"in {d.get('quantisation_saturated_rows', 0)} rows")
     if s.get("waves"):
         lines.append(f"  waves: {s['waves']}")
     cc = s.get("code_coverage")

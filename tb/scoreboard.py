@@ -88,6 +88,8 @@ class Scoreboard(uvm_component):
             self.sources.append(it.source)
         sid = self.sources.index(it.source)
         self.quant_saturated += it.quant.saturated
+        self.acc[sid]["saturated"].append(it.quant.saturated)       # reported per dump, never dropped
+        self.acc[sid]["rows_saturated"].append(it.quant.rows_saturated)
         self.sent.push({"x": it.x[:k], "codes": it.codes[:k], "mask": it.mask[:k],
                         "src": np.full(k, sid), "dump_row": it.rows[:k]})
 
@@ -279,6 +281,8 @@ class Scoreboard(uvm_component):
                 "value_argmax_agreement": _rate(int(vok[live].sum()), int(live.sum())),
                 "mse_vs_ideal": _dist(mse[live]),
                 "mse_vs_softmax_float": _dist(msf),
+                "quantisation_saturated_values": int(sum(a["saturated"])),
+                "quantisation_saturated_rows": int(sum(a["rows_saturated"])),
             }
         mse = np.concatenate(all_mse) if all_mse else np.zeros(0)
         return {
