@@ -36,7 +36,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -55,7 +54,9 @@ import numpy as np  # noqa: E402
 from models.config import ConfigError, SoftmaxConfig, list_configs, load_config  # noqa: E402
 from models.dumps import Dump, DumpError, load_dump  # noqa: E402
 from models.reference import argmax_agreement, first_argmax, vector_metrics  # noqa: E402
-from scripts.report import Evaluation, ReportError, default_configs, discover_dumps, evaluate, rel  # noqa: E402
+from scripts.report import (  # noqa: E402
+    Evaluation, ReportError, default_configs, discover_dumps, evaluate, md_cell, rel,
+)
 
 HARNESS = REPO / "scripts" / "peer" / "hls4ml_softmax.cpp"
 BUILD = REPO / "build" / "peer"
@@ -301,12 +302,6 @@ COLUMNS = ["dump", "config", "unit", "kind", "n", "input", "output", "masked_lan
            "rows_wrapped_masked_only", "rows_small_looks_max"]
 
 
-def _cell(v) -> str:
-    if isinstance(v, float):
-        return "n/a" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
-
-
 def write_outputs(rows: list[dict], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "peer.csv", "w", newline="") as f:
@@ -333,7 +328,7 @@ def write_outputs(rows: list[dict], out_dir: Path) -> None:
     L.append("| " + " | ".join(cols) + " |")
     L.append("|" + "---|" * len(cols))
     for r in rows:
-        L.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
+        L.append("| " + " | ".join(md_cell(r[c]) for c in cols) + " |")
     L.append("")
     L.append("Regenerate: `make peer` (`python scripts/peer_hls4ml.py`).")
     (out_dir / "peer.md").write_text("\n".join(L) + "\n")

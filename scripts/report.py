@@ -258,6 +258,13 @@ def rel(p) -> str:
         return str(p)
 
 
+def md_cell(v) -> str:
+    """A table cell: floats to 4 significant digits, NaN as n/a."""
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
 def _dump_label(dump: Dump) -> str:
     return Path(dump.path).stem if dump.path is not None else "dump"
 

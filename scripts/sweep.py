@@ -33,7 +33,6 @@ import csv
 import hashlib
 import itertools
 import json
-import math
 import subprocess
 import sys
 import time
@@ -50,7 +49,7 @@ import numpy as np  # noqa: E402
 
 from models.config import ConfigError, SoftmaxConfig, config_from_dict  # noqa: E402
 from models.dumps import Dump, DumpError, load_dump  # noqa: E402
-from scripts.report import discover_dumps, evaluate, rel  # noqa: E402
+from scripts.report import discover_dumps, evaluate, md_cell, rel  # noqa: E402
 
 SYNTH_SCRIPT = REPO / "scripts" / "synth_area.py"
 AREA_CACHE = REPO / "build" / "sweep" / "area_cache"
@@ -405,14 +404,6 @@ def run_sweep(grid: list[dict], dump_paths: list[Path], out_dir: Path, no_area: 
 
 # ---- outputs -------------------------------------------------------------------------------------
 
-def _cell(v) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "n/a"
-        return f"{v:.4g}"
-    return str(v)
-
-
 def write_outputs(rows: list[dict], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "sweep.csv", "w", newline="") as f:
@@ -431,7 +422,7 @@ def write_outputs(rows: list[dict], out_dir: Path) -> None:
          "every point of the dump has an area, else exp+ln table bits (see `cost_metric` in sweep.csv).\n",
          "| " + " | ".join(md_cols) + " |", "|" + "---|" * len(md_cols)]
     for r in rows:
-        L.append("| " + " | ".join(_cell(r[c]) for c in md_cols) + " |")
+        L.append("| " + " | ".join(md_cell(r[c]) for c in md_cols) + " |")
     invalid = [r for r in rows if str(r["status"]).startswith("invalid")]
     L.append(f"\n{len(rows)} points, {len(invalid)} invalid (message in the status column).")
     (out_dir / "sweep.md").write_text("\n".join(L) + "\n")
