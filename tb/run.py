@@ -32,6 +32,39 @@ PROFILES = ("quick", "full")
 
 
 @contextmanager
+def _progress(tests_dir: Path, tests: list[str], log):
+    """Print a line as each test of the simulator run finishes (each writes tests/<name>.json),
+    so a long run shows where it is; the simulator's own output goes to sim.log."""
+    import threading
+    stop = threading.Event()
+
+    def watch():
+        seen = set()
+        while True:
+            done = stop.wait(0.5)
+            for t in tests:
+                f = tests_dir / f"{t}.json"
+                if t not in seen and f.is_file():
+                    try:
+                        r = json.loads(f.read_text())
+                    except json.JSONDecodeError:       # still being written: next poll
+                        continue
+                    seen.add(t)
+                    log(f"  [{len(seen)}/{len(tests)}] {t}: {r.get('vectors')} vectors, "
+                        f"{r.get('mismatches')} mismatches, {r.get('vectors_per_s')} vectors/s")
+            if done:
+                return
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
+
+
+@contextmanager
 def _environ(values: dict[str, str], drop: tuple[str, ...] = ()):
     saved = {k: os.environ.get(k) for k in (*values, *drop)}
     os.environ.update(values)
@@ -283,7 +316,8 @@ def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, c
     # go through os.environ for the duration of the call.
     try:
         # COVERAGE (e.g. exported by `make sim COVERAGE=1`) would make cocotb collect Python coverage
-        with _environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")):
+        with _environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")), \
+                _progress(results / "tests", tests, log):
             runner.test(test_module="tb.tests", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
                         build_dir=b.build_dir, test_dir=work,
                         testcase=tests, seed=seed, plusargs=plusargs, extra_env=env, waves=waves,
