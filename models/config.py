@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# K > 1 normalisation: "log" = ln table + exp table again (the paper's eq. 30 circuit, no divider);
+# "divide" = one divider per lane, the conventional full softmax the paper compares against.
+NORMALISE = ("log", "divide")
 
 
 class ConfigError(ValueError):
@@ -37,6 +40,7 @@ class SoftmaxConfig:
     mse_vs_ideal_vector_max: float
     mse_vs_ideal_mean_max: float
     ln_mant_bits: int = 7
+    normalise: str = "log"
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -58,6 +62,8 @@ class SoftmaxConfig:
             raise bad("name", "must be a non-empty string")
         if not isinstance(self.description, str):
             raise bad("description", "must be a string")
+        if self.normalise not in NORMALISE:
+            raise bad("normalise", f"must be one of {', '.join(map(repr, NORMALISE))}, got {self.normalise!r}")
 
         if not 2 <= self.n <= 1024:
             raise bad("n", f"must be in 2..1024, got {self.n}")
@@ -85,6 +91,9 @@ class SoftmaxConfig:
             raise bad("exp_range", f"{self.exp_range:g} exceeds the largest possible difference "
                                    f"z_max - z_i (< 2^in_int_bits = {2 ** self.in_int_bits}): "
                                    f"the table does not fit the difference range")
+        if self.normalise == "divide" and self.k != self.n:
+            raise bad("normalise", f"'divide' is the conventional full softmax: it needs k = n = {self.n}, "
+                                   f"got k = {self.k}")
         if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
             raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, "
                                       f"got {self.ln_mant_bits}")
@@ -150,7 +159,14 @@ class SoftmaxConfig:
     def variant(self) -> str:
         if self.k == 1:
             return "decision"
+        if self.normalise == "divide":
+            return "conventional"
         return "full" if self.k == self.n else "topk"
+
+    @property
+    def uses_ln(self) -> bool:
+        """K > 1 normalised in the log domain (ln table, then the exp table again)."""
+        return self.k > 1 and self.normalise == "log"
 
     @cached_property
     def ln_width(self) -> int:
@@ -168,6 +184,13 @@ class SoftmaxConfig:
             return True        # d == 0 -> ONE, every other lane <= ONE - 1 (docs/numerics.md)
         from .tables import build_tables, exp_lookup
         t = build_tables(self)
+        if self.normalise == "divide":
+            # y is monotone in e; the max lane (e = ONE) must stay above a lane one LSB below
+            # it for every sum S the unit can see (ONE <= S <= K*ONE)
+            from .datapath import divide_round
+            s = np.arange(self.one, self.k * self.one + 1, dtype=np.int64)
+            below = int(exp_lookup(self, t.exp, np.array([1]))[0])
+            return bool((divide_round(self, self.one, s) > divide_round(self, below, s)).all())
         offsets = np.unique(t.ln)
         top = exp_lookup(self, t.exp, offsets)
         below = exp_lookup(self, t.exp, offsets + 1)
@@ -192,6 +215,7 @@ class SoftmaxConfig:
             "ARGMAX_W": self.argmax_width,
             "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
+            "NORM_DIVIDE": int(self.normalise == "divide"),
         }
 
     def to_dict(self) -> dict:

@@ -51,6 +51,11 @@ def ln_address(cfg: SoftmaxConfig, s: np.ndarray) -> np.ndarray:
     return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
 
 
+def divide_round(cfg: SoftmaxConfig, e: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """round(e * ONE / S), halves up, in integers: floor((e * ONE + floor(S / 2)) / S)."""
+    return (np.asarray(e, np.int64) * cfg.one + (np.asarray(s, np.int64) >> 1)) // s
+
+
 def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = None) -> ModelResult:
     codes, mask = check_codes(cfg, codes, mask)
     t = build_tables(cfg)
@@ -73,8 +78,13 @@ def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = N
     else:
         s = np.partition(e, cfg.n - cfg.k, axis=1)[:, cfg.n - cfg.k:].sum(axis=1)
 
-    # 5. ln(S) from the leading one and the M mantissa bits below it.
     s_safe = np.maximum(s, cfg.one)                  # S >= ONE whenever a lane is live
+    if cfg.normalise == "divide":
+        # conventional softmax: y_i = round(e_i * ONE / S), one divider per lane
+        y = np.where(mask, divide_round(cfg, e, s_safe[:, None]), 0)
+        return ModelResult(y=y, argmax=argmax, zmax=zmax, e=e, s=s, l=None)
+
+    # 5. ln(S) from the leading one and the M mantissa bits below it.
     l = np.where(any_live, t.ln[ln_address(cfg, s_safe)], 0)
 
     # 6. normalise in the log domain: exp_lookup(delta + L).

@@ -34,8 +34,9 @@ def exp_table(cfg: SoftmaxConfig) -> np.ndarray:
 
 
 def ln_table(cfg: SoftmaxConfig) -> np.ndarray | None:
-    """LN[ex*2^M + mt] = round(ln(2^ex * (1 + (mt + 0.5)/2^M)) * 2^FW); None when K = 1."""
-    if cfg.k == 1:
+    """LN[ex*2^M + mt] = round(ln(2^ex * (1 + (mt + 0.5)/2^M)) * 2^FW); None without a log-domain
+    normalisation (K = 1, or normalise = "divide")."""
+    if not cfg.uses_ln:
         return None
     m = cfg.ln_mant_bits
     ex, mt = np.divmod(np.arange(cfg.ln_depth, dtype=np.int64), 1 << m)
@@ -69,7 +70,7 @@ def _write_hex(path: Path, values: np.ndarray, bits: int) -> None:
 def write_tables(cfg: SoftmaxConfig, outdir: str | Path) -> dict[str, Path | None]:
     """Write exp_table.hex (and ln_table.hex for K > 1) for $readmemh; returns their paths.
 
-    For K = 1 an ln_table.hex with a single zero word is still written, so that the RTL's
+    Without an ln table (K = 1, or division) an ln_table.hex with a single zero word is still written, so that the RTL's
     LN_TABLE_FILE parameter always names a readable file (the RTL does not use it for K = 1).
     """
     outdir = Path(outdir)

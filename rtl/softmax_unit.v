@@ -8,6 +8,7 @@
 //   S2  exp look-up                       e_i = exp_lookup(delta_i)          (K = 1: output)
 //   S3  top-K sum + ln look-up            L = LN[ex, mt](sum of K largest e)  (K > 1)
 //   S4  normalising exp look-up           y_i = exp_lookup(delta_i + L)      (K > 1: output)
+//       (NORM_DIVIDE = 1, the conventional K = N unit: S3 sums all e, S4 divides each lane by S)
 // LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid.
 //
 // Parameters: exactly models.config.SoftmaxConfig.rtl_parameters(); inconsistent values stop
@@ -32,7 +33,10 @@ module softmax_unit #(
     /* verilator lint_on UNUSEDPARAM */
     parameter integer SUM_W         = 11,   // width of the top-K sum, OUT_FRAC + ceil(log2(K+1))
     parameter integer ARGMAX_W      = 4,
-    parameter         EXP_TABLE_FILE = "exp_table.hex"
+    parameter         EXP_TABLE_FILE = "exp_table.hex",
+    // 1: normalise by one divider per lane (the conventional full softmax, K = N) instead of
+    // the ln table and a second exp look-up.
+    parameter integer NORM_DIVIDE   = 0
 ) (
     input  wire                  clk,
     input  wire                  rst_n,      // synchronous, active low
@@ -64,13 +68,16 @@ module softmax_unit #(
         if (EXP_STEP_LOG2 < 0 || EXP_ADDR_W < 1 || EXP_STEP_LOG2 + EXP_ADDR_W > IN_W) begin : g_err_exp
             softmax_unit_param_error_exp_table_span_exceeds_input_range u_err();
         end
-        if (K > 1 && (LN_MANT_BITS < 1 || LN_MANT_BITS > OUT_FRAC)) begin : g_err_ln_m
+        if (NORM_DIVIDE != 0 && K != N) begin : g_err_divide
+            softmax_unit_param_error_NORM_DIVIDE_needs_K_equal_N u_err();
+        end
+        if (K > 1 && NORM_DIVIDE == 0 && (LN_MANT_BITS < 1 || LN_MANT_BITS > OUT_FRAC)) begin : g_err_ln_m
             softmax_unit_param_error_LN_MANT_BITS_must_be_in_1_to_OUT_FRAC u_err();
         end
-        if (K > 1 && LN_DEPTH != ((SUM_W - OUT_FRAC) << LN_MANT_BITS)) begin : g_err_ln_depth
+        if (K > 1 && NORM_DIVIDE == 0 && LN_DEPTH != ((SUM_W - OUT_FRAC) << LN_MANT_BITS)) begin : g_err_ln_depth
             softmax_unit_param_error_LN_DEPTH_must_be_exponents_times_2_pow_LN_MANT_BITS u_err();
         end
-        if (K > 1 && (1 << LN_EXP_BITS) < SUM_W - OUT_FRAC) begin : g_err_ln_exp
+        if (K > 1 && NORM_DIVIDE == 0 && (1 << LN_EXP_BITS) < SUM_W - OUT_FRAC) begin : g_err_ln_exp
             softmax_unit_param_error_LN_EXP_BITS_too_narrow u_err();
         end
     endgenerate
@@ -150,14 +157,6 @@ module softmax_unit #(
             assign out_data   = e2;
             assign out_argmax = a2;
         end else begin : g_norm
-            // delta and mask ride along to the normalising look-up.
-            reg [N*IN_W-1:0] d2;
-            reg [N-1:0]      m2;
-            always @(posedge clk) if (en) begin
-                d2 <= d1;
-                m2 <= m1;
-            end
-
             // ---- S3: sum of the K largest e, then L = ln(sum) ----
             wire [SUM_W-1:0] s;
             if (K == N) begin : g_full
@@ -177,37 +176,64 @@ module softmax_unit #(
                     .x(top[K*OUT_W-1:0]), .sum(s));
             end
 
-            wire [LN_W-1:0] l;
-            sm_ln_lookup #(
-                .SUM_W(SUM_W), .OUT_FRAC(OUT_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
-                .LN_EXP_BITS(LN_EXP_BITS), .LN_DEPTH(LN_DEPTH), .LN_W(LN_W),
-                .LN_TABLE_FILE(LN_TABLE_FILE)
-            ) u_ln (.s(s), .l(l));
-
-            reg [N*IN_W-1:0]   d3;
-            reg [N-1:0]        m3;
-            reg [LN_W-1:0]     l3;
-            reg [ARGMAX_W-1:0] a3;
-            always @(posedge clk) if (en) begin
-                d3 <= d2;
-                m3 <= m2;
-                l3 <= l;
-                a3 <= a2;
-            end
-
-            // ---- S4: normalise in the log domain, y_i = exp_lookup(delta_i + L) ----
-            wire [N*OUT_W-1:0] y;
-            sm_exp_lanes #(
-                .N(N), .IN_W(IN_W), .OFF_W(LN_W), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W),
-                .EXP_ADDR_W(EXP_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2),
-                .EXP_TABLE_FILE(EXP_TABLE_FILE)
-            ) u_norm (.d(d3), .off(l3), .mask(m3), .e(y));
-
             reg [N*OUT_W-1:0]  y4;
             reg [ARGMAX_W-1:0] a4;
-            always @(posedge clk) if (en) begin
-                y4 <= y;
-                a4 <= a3;
+            if (NORM_DIVIDE != 0) begin : g_divide
+                // ---- conventional: S3 registers the sum, S4 divides every lane by it ----
+                reg [N*OUT_W-1:0]  e3;
+                reg [SUM_W-1:0]    s3;
+                reg [ARGMAX_W-1:0] a3;
+                always @(posedge clk) if (en) begin
+                    e3 <= e2;
+                    s3 <= s;
+                    a3 <= a2;
+                end
+                wire [N*OUT_W-1:0] y;
+                sm_div_lanes #(.N(N), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W), .SUM_W(SUM_W)) u_div (
+                    .e(e3), .s(s3), .y(y));
+                always @(posedge clk) if (en) begin
+                    y4 <= y;
+                    a4 <= a3;
+                end
+            end else begin : g_log
+                // delta and mask ride along to the normalising look-up.
+                reg [N*IN_W-1:0] d2;
+                reg [N-1:0]      m2;
+                always @(posedge clk) if (en) begin
+                    d2 <= d1;
+                    m2 <= m1;
+                end
+
+                wire [LN_W-1:0] l;
+                sm_ln_lookup #(
+                    .SUM_W(SUM_W), .OUT_FRAC(OUT_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
+                    .LN_EXP_BITS(LN_EXP_BITS), .LN_DEPTH(LN_DEPTH), .LN_W(LN_W),
+                    .LN_TABLE_FILE(LN_TABLE_FILE)
+                ) u_ln (.s(s), .l(l));
+
+                reg [N*IN_W-1:0]   d3;
+                reg [N-1:0]        m3;
+                reg [LN_W-1:0]     l3;
+                reg [ARGMAX_W-1:0] a3;
+                always @(posedge clk) if (en) begin
+                    d3 <= d2;
+                    m3 <= m2;
+                    l3 <= l;
+                    a3 <= a2;
+                end
+
+                // ---- S4: normalise in the log domain, y_i = exp_lookup(delta_i + L) ----
+                wire [N*OUT_W-1:0] y;
+                sm_exp_lanes #(
+                    .N(N), .IN_W(IN_W), .OFF_W(LN_W), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W),
+                    .EXP_ADDR_W(EXP_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2),
+                    .EXP_TABLE_FILE(EXP_TABLE_FILE)
+                ) u_norm (.d(d3), .off(l3), .mask(m3), .e(y));
+
+                always @(posedge clk) if (en) begin
+                    y4 <= y;
+                    a4 <= a3;
+                end
             end
 
             assign out_data   = y4;

@@ -338,7 +338,7 @@ def _markdown(cfg: SoftmaxConfig, dump: Dump, ev: Evaluation, c: dict, results_d
     L.append(f"- Configuration `{cfg.name}`: {cfg.variant} variant, N = {cfg.n}, K = {cfg.k}, input Q({cfg.in_int_bits},"
              f"{cfg.in_frac_bits}) (sign included), {cfg.out_frac_bits} output fraction bits, exp table "
              f"{cfg.exp_depth} entries over [0, {cfg.exp_range:g})"
-             + (f", ln table {cfg.ln_depth} entries" if cfg.k > 1 else "") + ".")
+             + (f", ln table {cfg.ln_depth} entries" if cfg.uses_ln else "") + ".")
     q = c["quantization"]
     L.append(f"- Quantisation: {q['values']} live values, {q['saturated_high']} saturated high and "
              f"{q['saturated_low']} low (in {q['rows_saturated']} rows); largest |x| = {q['max_abs_input']:.4g}, "

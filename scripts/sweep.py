@@ -294,7 +294,7 @@ def _to_toml(cfg: SoftmaxConfig) -> str:
 def table_bits(cfg: SoftmaxConfig) -> int:
     """Bits of the exp and ln tables (the stand-in for area with --no-area)."""
     bits = cfg.exp_depth * cfg.out_frac_bits      # entries are <= ONE-1: OF bits
-    if cfg.k > 1:
+    if cfg.uses_ln:
         bits += cfg.ln_depth * cfg.ln_width
     return bits
 
@@ -340,7 +340,7 @@ def measure(p: Point, dump: Dump) -> dict:
     cfg = p.cfg
     ev = evaluate(cfg, dump)
     live = ev.live_rows
-    row.update(k=cfg.k, m=cfg.ln_mant_bits if cfg.k > 1 else "-", variant=cfg.variant,
+    row.update(k=cfg.k, m=cfg.ln_mant_bits if cfg.uses_ln else "-", variant=cfg.variant,
                exp_depth=cfg.exp_depth, exp_step=1 << cfg.exp_step_log2, status="ok",
                vectors=ev.vectors, saturated=ev.quant.saturated,
                mse_vs_softmax_mean=float(ev.vs_softmax.mse[live].mean()),
@@ -443,7 +443,7 @@ def _plot_pareto(rows: list[dict], path: Path) -> None:
     if not dumps:
         return
     fig, axes = plt.subplots(1, len(dumps), figsize=(7 * len(dumps), 5), squeeze=False)
-    colors = {"decision": "tab:blue", "topk": "tab:orange", "full": "tab:green"}
+    colors = {"decision": "tab:blue", "topk": "tab:orange", "full": "tab:green", "conventional": "tab:red"}
     for ax, d in zip(axes[0], dumps):
         mine = [r for r in rows if r["dump"] == d and r["cost_metric"]]
         metric = mine[0]["cost_metric"]

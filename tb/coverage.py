@@ -53,7 +53,7 @@ def reachable_ln_entries(cfg: SoftmaxConfig) -> list[int]:
     """ln-table entries some input can reach: S = ONE + the sum of K-1 values from
     {0, ONE} and the exp table (the max lane is ONE; the others are ties, table values, or
     zero/masked). Computed with a big-integer bitset over S."""
-    if cfg.k == 1:
+    if not cfg.uses_ln:
         return []
     exp = build_tables(cfg).exp
     used = exp[1:] if cfg.exp_step_log2 == 0 else exp      # s = 0: EXP[0] is never read
@@ -87,7 +87,7 @@ class CoverageModel:
         self.exp_bins = list(range(1 if step0 else 0, cfg.exp_depth))
         self._point("smx.exp.first_entry", self.exp_bins)
         self._point("smx.exp.region", ["zero", "table"] + (["beyond"] if beyond else []))
-        if cfg.k > 1:
+        if cfg.uses_ln:
             self.ln_bins = reachable_ln_entries(cfg)
             self._point("smx.ln.entry", self.ln_bins)
             self._point("smx_info.exp.second_entry", list(range(cfg.exp_depth)))
@@ -136,7 +136,7 @@ class CoverageModel:
         self.sample("smx.exp.first_entry", dict(zip(*np.unique(idx[first], return_counts=True))))
         self.sample("smx.exp.region", {"zero": np.sum(live & (delta == 0)), "table": np.sum(first),
                                        "beyond": np.sum(live & (idx >= cfg.exp_depth))})
-        if cfg.k > 1:
+        if cfg.uses_ln:
             rows = any_live
             self.sample("smx.ln.entry", dict(zip(*np.unique(ln_address(cfg, res.s[rows]), return_counts=True))))
             idx2 = (delta + res.l[:, None]) >> s

@@ -292,7 +292,7 @@ def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: 
     over [ONE, K*ONE]; the model tells which entry each candidate reaches, and one vector per
     entry is kept. Entries no candidate reaches are left to the coverage report.
     """
-    if cfg.k == 1:
+    if not cfg.uses_ln:
         return np.zeros((0, cfg.n), np.int64), np.zeros((0, cfg.n), bool)
     n, k = cfg.n, cfg.k
     exp = build_tables(cfg).exp

@@ -40,7 +40,8 @@ FEATURES = (
             ("smx_corners", "smx_random"), ("smx.exp.first_entry", "smx.exp.region"), ("data_mismatch",)),
     Feature("F03_topk_normalisation", "Top-K sum and ln table (K > 1)",
             "Sum of the K largest exp values, leading-one/mantissa ln look-up, second exp look-up; "
-            "every reachable ln-table entry.",
+            "every reachable ln-table entry. The conventional baseline (normalise = divide, K = N) "
+            "divides every lane by the sum instead, checked bit-exactly on the same stimulus.",
             ("smx_corners", "smx_random"), ("smx.ln.entry", "smx_info.exp.second_entry"), ("data_mismatch",)),
     Feature("F04_max_argmax", "Max tree and argmax",
             "The max may sit in any lane; ties for the max go to the lowest index.",

@@ -48,6 +48,8 @@ def scalar_unit(cfg, q, live):
     if cfg.k == 1:
         return e, arg
     s = sum(sorted(e, reverse=True)[:cfg.k])
+    if cfg.normalise == "divide":
+        return [(e[i] * cfg.one + s // 2) // s if live[i] else 0 for i in range(cfg.n)], arg
     p = s.bit_length() - 1
     mt = (s >> (p - cfg.ln_mant_bits)) & ((1 << cfg.ln_mant_bits) - 1)
     L = int(ln_t[(p - cfg.out_frac_bits) * (1 << cfg.ln_mant_bits) + mt])
@@ -135,6 +137,19 @@ def test_full_hand_worked_two_equal_lanes():
     assert r.l[0] == round(math.log(2 * (1 + 0.5 / 128)) * 32) == 22
     assert list(r.y[0]) == [0, 0, 0, 515, 0, 0, 0, 515, 0, 0]
     assert r.argmax[0] == 3
+
+
+def test_conventional_divide_hand_worked():
+    cfg = load_config("paper_n10_conventional")
+    z = [2.0, 1.0, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0]
+    r = run_model(cfg, codes_of(cfg, z))
+    # e: 1024, 377, 139, 51, round(exp(-4)*1024 = 18.76) = 19, round(6.90) = 7, round(2.54) = 3,
+    # round(0.93) = 1, round(0.34) = 0, 0 -> S = 1024+377+139+51+19+7+3+1 = 1621
+    assert r.s[0] == 1621
+    # y0 = floor((1024*1024 + 810) / 1621) = floor(1049386 / 1621) = 647; y1 = floor((377*1024 + 810)/1621) = 238
+    assert r.y[0, 0] == 647 and r.y[0, 1] == 238 and r.y[0, 9] == 0
+    # exact softmax of lane 0: 1/sum(exp(-j)) = 0.6321 -> 647.3/1024 (the LSB-level agreement of a divider)
+    assert abs(r.y[0, 0] / 1024 - 1 / sum(math.exp(-j) for j in range(10))) < 1 / 1024
 
 
 def test_single_live_lane_is_one_in_every_variant():
@@ -306,7 +321,7 @@ def test_tables_monotone_below_one_and_files_round_trip(name, tmp_path):
     paths = write_tables(cfg, tmp_path)
     back = [int(v, 16) for v in paths["exp"].read_text().split()]
     assert back == list(t.exp)
-    if cfg.k > 1:
+    if cfg.uses_ln:
         assert len(t.ln) == cfg.ln_depth and (np.diff(t.ln) >= 0).all()
         assert [int(v, 16) for v in paths["ln"].read_text().split()] == list(t.ln)
         assert int(t.ln.max()).bit_length() <= cfg.ln_width
@@ -333,6 +348,8 @@ BASE = dict(n=10, k=1, in_int_bits=5, in_frac_bits=5, out_frac_bits=10, exp_rang
     (dict(mse_vs_ideal_vector_max=0.0), "mse_vs_ideal_vector_max"),
     (dict(mse_vs_ideal_mean_max=float("nan")), "mse_vs_ideal_mean_max"),
     (dict(description=3), "description"),
+    (dict(k=10, normalise="newton"), "normalise"),
+    (dict(k=4, normalise="divide"), "normalise"),               # division is the K = N baseline
 ])
 def test_invalid_configuration_names_the_field(change, field):
     with pytest.raises(ConfigError, match=f"field '{field}'"):
@@ -359,7 +376,7 @@ def test_unknown_and_missing_keys_and_files(tmp_path):
 
 def test_shipped_configs_cover_the_required_points():
     cfgs = [load_config(n) for n in ALL]
-    assert {c.variant for c in cfgs if c.n == 10} == {"decision", "topk", "full"}
+    assert {c.variant for c in cfgs if c.n == 10} == {"decision", "topk", "full", "conventional"}
     assert any(c.n == 64 for c in cfgs) and any(c.n == 1000 for c in cfgs)
 
 

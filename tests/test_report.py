@@ -139,25 +139,28 @@ def test_bad_inputs_give_one_clear_error(tmp_path, tiny_dump, capsys):
 
 def test_area_check_ratios_and_missing(tmp_path):
     results = tmp_path / "results"
-    for name, cells, tr in (("paper_n10_decision", 400, 8000), ("paper_n10_full", 1000, 20000)):
+    for name, cells, tr in (("paper_n10_decision", 400, 8000), ("paper_n10_conventional", 1000, 20000),
+                            ("paper_n10_full", 500, 10000)):
         p = results / name / "area.json"
         p.parent.mkdir(parents=True)
         p.write_text(json.dumps({"cells": cells, "transistors": tr}))
     c = report_area.area_check(results)
-    assert c["ratio"]["decision"] == {"cells": 0.4, "transistors": 0.4}
-    assert "topk" not in c["ratio"] and c["missing"] == ["paper_n10_top4"]
+    assert c["ratio"]["conventional"]["decision"] == {"cells": 0.4, "transistors": 0.4}
+    assert c["ratio"]["full"]["decision"] == {"cells": 0.8, "transistors": 0.8}
+    assert "topk" not in c["ratio"]["conventional"] and c["missing"] == ["paper_n10_top4"]
     assert c["paper_ratio"]["decision"] == pytest.approx(17293 / 43576)
     md = report_area.markdown(c)
-    assert "| decision | paper_n10_decision | 1 |" in md and "| 0.40 | 0.40 | 17,293 | 0.40 |" in md
+    assert "| decision | paper_n10_decision | 1 | - | 400 | 8,000 | 0.40 | 0.80 | 17,293 | 0.40 |" in md
+    assert "| topk | paper_n10_top4 | 4 | ln + exp table | missing | missing | - | - | 25,597 | 0.59 |" in md
     assert "**Missing:** no area.json for paper_n10_top4" in md
     assert "top-K unit is **larger**" not in md
     p = results / "paper_n10_top4" / "area.json"
     p.parent.mkdir(parents=True)
-    p.write_text(json.dumps({"cells": 1100, "transistors": 22000}))
+    p.write_text(json.dumps({"cells": 550, "transistors": 11000}))
     c = report_area.area_check(results)
-    assert c["ratio"]["topk"] == {"cells": 1.1, "transistors": 1.1} and c["missing"] == []
+    assert c["ratio"]["full"]["topk"] == {"cells": 1.1, "transistors": 1.1} and c["missing"] == []
     md = report_area.markdown(c)
-    assert "| 1.10 | 1.10 | 25,597 | 0.59 |" in md and "top-K unit is **larger**" in md
+    assert "| 11,000 | 0.55 | 1.10 | 25,597 | 0.59 |" in md and "top-K unit is **larger**" in md
     (results / "paper_n10_full" / "area.json").write_text(json.dumps({"cells": 0, "transistors": 1}))
     with pytest.raises(report_area.AreaError, match="paper_n10_full/area.json: field 'cells'"):
         report_area.area_check(results)
