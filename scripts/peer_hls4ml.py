@@ -31,7 +31,6 @@ inp_norm_t, whose range [0, 2^(IW-1)) is half the span of the inputs; a larger d
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -55,7 +54,7 @@ from models.config import ConfigError, SoftmaxConfig, list_configs, load_config 
 from models.dumps import Dump, DumpError, load_dump  # noqa: E402
 from models.reference import argmax_agreement, first_argmax, vector_metrics  # noqa: E402
 from scripts.report import (  # noqa: E402
-    Evaluation, ReportError, default_configs, discover_dumps, evaluate, md_cell, rel,
+    Evaluation, ReportError, default_configs, discover_dumps, evaluate, md_cell, rel, write_csv,
 )
 
 HARNESS = REPO / "scripts" / "peer" / "hls4ml_softmax.cpp"
@@ -304,10 +303,7 @@ COLUMNS = ["dump", "config", "unit", "kind", "n", "input", "output", "masked_lan
 
 def write_outputs(rows: list[dict], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "peer.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out_dir / "peer.csv", rows, COLUMNS)
     (out_dir / "peer.json").write_text(json.dumps({"hls4ml_version": hls4ml_version(), "rows": rows}, indent=1))
     L = ["# Peer comparison: hls4ml softmax beside ours\n",
          f"hls4ml {hls4ml_version()} (PyPI), Vivado `nnet::softmax` compiled as C with g++ by "

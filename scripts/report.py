@@ -17,6 +17,7 @@ the dump's lane count; if there is none, on the configurations with the smallest
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -256,6 +257,14 @@ def rel(p) -> str:
         return str(p.relative_to(REPO))
     except ValueError:
         return str(p)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    """One CSV writer for the report, sweep and peer tables."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)
 
 
 def md_cell(v) -> str:

@@ -29,7 +29,6 @@ Grid files (TOML): one or more [[grid]] tables; each is a cartesian product of i
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import itertools
 import json
@@ -49,7 +48,7 @@ import numpy as np  # noqa: E402
 
 from models.config import ConfigError, SoftmaxConfig, config_from_dict  # noqa: E402
 from models.dumps import Dump, DumpError, load_dump  # noqa: E402
-from scripts.report import discover_dumps, evaluate, md_cell, rel  # noqa: E402
+from scripts.report import discover_dumps, evaluate, md_cell, rel, write_csv  # noqa: E402
 
 SYNTH_SCRIPT = REPO / "scripts" / "synth_area.py"
 AREA_CACHE = REPO / "build" / "sweep" / "area_cache"
@@ -406,10 +405,7 @@ def run_sweep(grid: list[dict], dump_paths: list[Path], out_dir: Path, no_area: 
 
 def write_outputs(rows: list[dict], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "sweep.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out_dir / "sweep.csv", rows, COLUMNS)
     md_cols = ["dump", "iw", "fw", "of", "exp_range", "exp_depth", "exp_step", "k", "variant", "m",
                "saturated", "mse_vs_softmax_mean", "max_abs_vs_softmax", "kl_mean", "sum_err_mean",
                "mse_vs_ideal_max", "argmax_float", "table_bits", "cells", "transistors", "pareto", "status"]
