@@ -1,6 +1,7 @@
 # softmax-dv top-level Makefile.
 # The first target that needs Python creates .venv from requirements.txt (exact pins), with
-# constraints.txt pinning every transitive package too.
+# constraints.txt pinning every transitive package too, and installs the project itself into it
+# (editable: the `smx` command, and `models`, `tb`, `scripts` importable from anywhere).
 # Part-specific targets live in mk/*.mk so that each part keeps its own rules.
 
 SHELL       := /bin/bash
@@ -15,9 +16,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .DEFAULT_GOAL := sim
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 .PHONY: venv

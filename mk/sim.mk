@@ -26,10 +26,16 @@ unexport COVERAGE WAVES
 
 .PHONY: sim regression test bench-sim
 
+# flags take 1 (on) or 0/empty (off); anything else is refused rather than silently ignored
+flag = $(if $(filter-out 0 1,$($(1))),$(error $(1)=$($(1)) is not a flag: use $(1)=1 (on) or $(1)=0 (off)),$(filter 1,$($(1))))
+# paths on the command line are relative to where the user typed make (make -C changes directory)
+SMX_CALLER_DIR ?= $(or $(PWD),$(CURDIR))
+export SMX_CALLER_DIR
+
 sim: $(STAMP)
-	$(PY) -m tb.run --config $(CONFIG) --sim $(SIM) --profile $(PROFILE) \
-	  $(if $(SEED),--seed $(SEED)) $(if $(TEST),--test $(TEST)) $(if $(DUMP),--dump $(DUMP)) \
-	  $(if $(filter 1,$(WAVES)),--waves) $(if $(filter 1,$(COVERAGE)),--coverage)
+	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) \
+	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
+	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)
 
 regression: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \

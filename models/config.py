@@ -11,12 +11,14 @@ from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
+from .tables import build_tables, ln_width
+from .variants import NORMALISE, Variant, variant_name, variant_of
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-# K > 1 normalisation: "log" = ln table + exp table again (the paper's eq. 30 circuit, no divider);
-# "divide" = one divider per lane, the conventional full softmax the paper compares against.
-NORMALISE = ("log", "divide")
+# Resource bounds (docs/numerics.md section 1): a configuration whose tables exceed them is
+# refused up front, before tables are written or a simulator builds anything.
+MAX_TABLE_ENTRIES = 1 << 16          # per table (exp, ln)
+MAX_ROM_BITS = 1 << 26               # all look-up tables of one unit (every lane holds its own)
 
 
 class ConfigError(ValueError):
@@ -91,15 +93,31 @@ class SoftmaxConfig:
             raise bad("exp_range", f"{self.exp_range:g} exceeds the largest possible difference "
                                    f"z_max - z_i (< 2^in_int_bits = {2 ** self.in_int_bits}): "
                                    f"the table does not fit the difference range")
-        if self.normalise == "divide" and self.k != self.n:
-            raise bad("normalise", f"'divide' is the conventional full softmax: it needs k = n = {self.n}, "
-                                   f"got k = {self.k}")
         if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
             raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, "
                                       f"got {self.ln_mant_bits}")
         for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
             if getattr(self, f) <= 0:
                 raise bad(f, "must be > 0")
+        for fld, why in self.unit.validate(self):
+            raise bad(fld, why)
+        self._check_resources(bad)
+
+    def _check_resources(self, bad) -> None:
+        """Refuse tables too large to generate, simulate or synthesise, naming their size."""
+        if self.uses_ln and self.ln_depth > MAX_TABLE_ENTRIES:
+            raise bad("ln_mant_bits", f"the ln table would have {self.ln_depth:,} entries "
+                                      f"({self.ln_exp_count} exponents x 2^{self.ln_mant_bits}; "
+                                      f"~{self.ln_depth * 8 / 2**20:.0f} MiB in the model, "
+                                      f"{self.ln_depth * 9 / 2**20:.0f} MiB as a hex file); "
+                                      f"the limit is {MAX_TABLE_ENTRIES:,} entries")
+        tables = 2 if self.uses_ln else 1
+        rom_bits = self.n * tables * self.exp_depth * self.out_width
+        if rom_bits > MAX_ROM_BITS:
+            raise bad("exp_depth", f"the unit's exp tables would hold {rom_bits:,} bits "
+                                   f"({self.n} lanes x {tables} look-up(s) x {self.exp_depth} entries x "
+                                   f"{self.out_width} bits = {rom_bits / 8 / 2**20:.0f} MiB of ROM); "
+                                   f"the limit is {MAX_ROM_BITS:,} bits")
 
     # ---- derived quantities -----------------------------------------------------------------
     @property
@@ -157,44 +175,29 @@ class SoftmaxConfig:
 
     @property
     def variant(self) -> str:
-        if self.k == 1:
-            return "decision"
-        if self.normalise == "divide":
-            return "conventional"
-        return "full" if self.k == self.n else "topk"
+        """The variant's name (decision, topk, full, conventional): models.variants."""
+        return variant_name(self.k, self.n, self.normalise)
+
+    @property
+    def unit(self) -> Variant:
+        """The variant object: validation, normalise step, ideal function, RTL selection."""
+        return variant_of(self)
 
     @property
     def uses_ln(self) -> bool:
         """K > 1 normalised in the log domain (ln table, then the exp table again)."""
-        return self.k > 1 and self.normalise == "log"
+        return self.unit.uses_ln
 
     @cached_property
     def ln_width(self) -> int:
-        """Width of an ln-table entry (L, in input LSBs); 1 when the table is unused (K = 1)."""
-        from .tables import build_tables
-        t = build_tables(self)
-        return max(1, int(t.ln.max()).bit_length()) if t.ln is not None else 1
+        """Width of an ln-table entry (L, in input LSBs); 1 when the unit has no ln table."""
+        return ln_width(self)
 
     @cached_property
     def value_argmax_exact(self) -> bool:
         """True when the argmax read off the output values (lowest index among the largest)
-        always equals the true argmax: the max lane's output is strictly above that of a lane one
-        LSB below it, for every normalisation offset L the ln table can produce."""
-        if self.k == 1:
-            return True        # d == 0 -> ONE, every other lane <= ONE - 1 (docs/numerics.md)
-        from .tables import build_tables, exp_lookup
-        t = build_tables(self)
-        if self.normalise == "divide":
-            # y is monotone in e; the max lane (e = ONE) must stay above a lane one LSB below
-            # it for every sum S the unit can see (ONE <= S <= K*ONE)
-            from .datapath import divide_round
-            s = np.arange(self.one, self.k * self.one + 1, dtype=np.int64)
-            below = int(exp_lookup(self, t.exp, np.array([1]))[0])
-            return bool((divide_round(self, self.one, s) > divide_round(self, below, s)).all())
-        offsets = np.unique(t.ln)
-        top = exp_lookup(self, t.exp, offsets)
-        below = exp_lookup(self, t.exp, offsets + 1)
-        return bool((top > below).all())
+        always equals the true argmax, for every offset or sum the unit can produce."""
+        return self.unit.value_argmax_exact(self, build_tables(self))
 
     def rtl_parameters(self, table_dir: str | Path) -> dict[str, int | str]:
         """Every parameter of rtl/softmax_unit.v, with the table files written to table_dir."""
@@ -215,7 +218,7 @@ class SoftmaxConfig:
             "ARGMAX_W": self.argmax_width,
             "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
-            "NORM_DIVIDE": int(self.normalise == "divide"),
+            **self.unit.rtl_parameters(self),
         }
 
     def to_dict(self) -> dict:

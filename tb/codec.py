@@ -1,10 +1,11 @@
 """Bit packing between numpy blocks and the harness's text files (vectorised, no per-lane Python).
 
-Stimulus: one $readmemh word per vector, {gap[7:0], mask[N-1:0], data[N*W-1:0]}, lane i of data
+Stimulus: one $readmemh word per vector, {gap, mask[N-1:0], data[N*W-1:0]}, lane i of data
 at bits [i*W +: W] (two's complement), as rtl/softmax_unit.v takes it.
-Recorder logs (tb/hdl/softmax_harness.v) use fixed-width %h fields, so every handshake line of
-a log has the same length and a block of them decodes as one [M, L] byte matrix. X/Z digits
-('x', 'X', 'z', 'Z') are kept and reported per lane, never turned into numbers silently.
+Recorder logs (tb/hdl/softmax_harness.v) use the fixed-width records of tb/protocol.py, so every
+handshake line of a log has the same length and a block of them decodes as one [M, L] byte
+matrix. X/Z digits ('x', 'X', 'z', 'Z') are kept and reported per lane, never turned into
+numbers silently.
 """
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GAP_BITS = 8
-GAP_MAX = (1 << GAP_BITS) - 1
+from .protocol import CYCLE_BITS, EVENT_KINDS, GAP_BITS, GAP_MAX, RESET_RECORD
 
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 _UNKNOWN = 16
@@ -122,7 +122,7 @@ def split_log(buf: bytes, handshake_kind: bytes) -> tuple[LogRecords, bytes]:
     for i in np.flatnonzero(~hs):
         text = body[starts[i]:nl[i]].decode("ascii", "replace")
         parts = text.split()
-        if len(parts) < 2 or parts[0] not in ("R", "X"):
+        if len(parts) < 2 or parts[0] not in EVENT_KINDS:
             raise LogFormatError(f"unexpected recorder log line {text!r}")
         cycles[i] = int(parts[1], 16)
         events.append((parts[0], int(parts[1], 16), text))
@@ -132,11 +132,13 @@ def split_log(buf: bytes, handshake_kind: bytes) -> tuple[LogRecords, bytes]:
             raise LogFormatError(f"handshake lines of different lengths {lens.tolist()} in one log")
         idx = starts[hs][:, None] + np.arange(lens[0])
         rows = arr[idx]
-        # "K cccccccc ...": the cycle is a fixed 8-digit hex field
-        nib = _NIBBLE[rows[:, 2:10]].astype(np.int64)
+        # every record starts with the cycle, a fixed-width hex field
+        span = RESET_RECORD.span("cycle")
+        nib = _NIBBLE[rows[:, span]].astype(np.int64)
         if (nib > 15).any():
             raise LogFormatError("X/Z or a non-hex character in the recorder's cycle counter")
-        cycles[hs] = nib @ (np.int64(16) ** np.arange(7, -1, -1))
+        digits = hex_digits(CYCLE_BITS)
+        cycles[hs] = nib @ (np.int64(16) ** np.arange(digits - 1, -1, -1))
     else:
         rows = np.zeros((0, 0), np.uint8)
     return LogRecords(kinds, cycles, rows, events), tail

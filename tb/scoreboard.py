@@ -29,6 +29,7 @@ from models.datapath import run_model
 from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_metrics
 
 from .agent import Sent
+from .align import align
 from .bfm import InObservation, OutObservation
 
 MAX_DETAILS = 8
@@ -71,7 +72,8 @@ class Scoreboard(uvm_component):
         self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, self.write_sent)
         self.pred_ap = uvm_analysis_port("pred_ap", self)        # (codes, mask, ModelResult)
         self.reset_ap = uvm_analysis_port("reset_ap", self)      # inputs lost in flight at a reset
-        self.ins, self.outs, self.sent = _Fifo(), _Fifo(), _Fifo()
+        self.ins, self.outs, self.sent, self.observed = _Fifo(), _Fifo(), _Fifo(), _Fifo()
+        self._prev = None              # (y, argmax) expected of the input paired last
         self.sources: list[str] = []
         self.errors: dict[str, int] = defaultdict(int)
         self.details: list[str] = []
@@ -82,6 +84,8 @@ class Scoreboard(uvm_component):
         self.acc = defaultdict(lambda: defaultdict(list))        # per source: metric -> arrays
 
     # ---- inputs from the monitors and the driver ------------------------------------------------
+    # The driver's items and the input monitor's observations are paired in order, whichever
+    # arrives first; what is left unpaired at the end is an error of its own (finish).
     def write_sent(self, s: Sent) -> None:
         it, k = s.item, s.accepted
         if it.source not in self.sources:
@@ -91,7 +95,8 @@ class Scoreboard(uvm_component):
         self.acc[sid]["saturated"].append(it.quant.saturated)       # reported per dump, never dropped
         self.acc[sid]["rows_saturated"].append(it.quant.rows_saturated)
         self.sent.push({"x": it.x[:k], "codes": it.codes[:k], "mask": it.mask[:k],
-                        "src": np.full(k, sid), "dump_row": it.rows[:k]})
+                        "src": np.full(k, sid), "row": it.rows[:k], "kind": np.asarray(it.kinds[:k], object)})
+        self._pair_inputs()
 
     def write_in(self, obs: InObservation) -> None:
         m = len(obs.codes)
@@ -101,24 +106,25 @@ class Scoreboard(uvm_component):
         if obs.unknown.any():
             r = int(np.flatnonzero(obs.unknown.any(axis=1))[0])
             self._error("input_x", f"X/Z on the input bus at cycle {int(obs.cycle[r])} (harness fault)")
-        # pair with what the driver sent: it must be exactly what crossed the ports
-        k = min(m, len(self.sent))
-        if k < m:
-            self._error("input_unsent", f"{m - k} input handshake(s) the driver never sent "
-                                        f"(first at cycle {int(obs.cycle[k])})")
-        sent = self.sent.pop(k) if k else None
-        if k and not (np.array_equal(sent["codes"], obs.codes[:k]) and np.array_equal(sent["mask"], obs.mask[:k])):
-            r = int(np.flatnonzero((sent["codes"] != obs.codes[:k]).any(1) | (sent["mask"] != obs.mask[:k]).any(1))[0])
+        self.observed.push({"epoch": obs.epoch, "cycle": obs.cycle, "codes": obs.codes, "mask": obs.mask})
+        self._pair_inputs()
+
+    def _pair_inputs(self) -> None:
+        """Observed inputs with the driver's items: they must be exactly what crossed the ports."""
+        k = min(len(self.sent), len(self.observed))
+        if not k:
+            return
+        sent, obs = self.sent.pop(k), self.observed.pop(k)
+        differs = (sent["codes"] != obs["codes"]).any(1) | (sent["mask"] != obs["mask"]).any(1)
+        if differs.any():
+            r = int(np.flatnonzero(differs)[0])
             self._error("input_differs", f"the input monitor saw different data than the driver sent "
-                                         f"(vector {r} of the read, cycle {int(obs.cycle[r])})")
-        x = np.full(obs.codes.shape, np.nan)
-        src = np.full(m, -1)
-        if k:
-            x[:k], src[:k] = sent["x"], sent["src"]
-        res = run_model(self.cfg, obs.codes, obs.mask)
-        self.pred_ap.write((obs.codes, obs.mask, res))
-        self.ins.push({"epoch": obs.epoch, "cycle": obs.cycle, "codes": obs.codes, "mask": obs.mask,
-                       "ey": res.y, "eam": res.argmax, "x": x, "src": src})
+                                         f"({int(differs.sum())} vector(s), first at cycle {int(obs['cycle'][r])})",
+                        int(differs.sum()))
+        res = run_model(self.cfg, obs["codes"], obs["mask"])
+        self.pred_ap.write((obs["codes"], obs["mask"], res))
+        self.ins.push({**obs, "ey": res.y, "eam": res.argmax, "x": sent["x"], "src": sent["src"],
+                       "row": sent["row"], "kind": sent["kind"]})
         self._match()
 
     def write_out(self, obs: OutObservation) -> None:
@@ -132,26 +138,69 @@ class Scoreboard(uvm_component):
         self._match()
 
     # ---- matching ---------------------------------------------------------------------------------
-    def _match(self) -> None:
+    def _match(self, final: bool = False) -> None:
         while len(self.outs) and len(self.ins):
-            ei, eo = int(self.ins.col("epoch")[0]), int(self.outs.col("epoch")[0])
+            ie, oe = self.ins.col("epoch"), self.outs.col("epoch")
+            ei, eo = int(ie[0]), int(oe[0])
             if ei < eo:        # inputs whose outputs a reset swallowed: allowed, counted
-                k = int(np.argmax(self.ins.col("epoch") != ei)) if (self.ins.col("epoch") != ei).any() else len(self.ins)
+                k = _run_length(ie)
                 self.ins.pop(k)
                 self.dropped += k
                 self.reset_ap.write(k)
                 continue
             if eo < ei:        # outputs with no input of their epoch
-                k = int(np.argmax(self.outs.col("epoch") != eo)) if (self.outs.col("epoch") != eo).any() else len(self.outs)
+                k = _run_length(oe)
                 out = self.outs.pop(k)
                 self._error("unexpected_output", f"{k} output(s) with no accepted input before them in "
                                                  f"their reset epoch (first at cycle {int(out['cycle'][0])})", k)
                 continue
-            ie, oe = self.ins.col("epoch"), self.outs.col("epoch")
-            k = min(len(ie), len(oe))
-            same = (ie[:k] == ei) & (oe[:k] == ei)
-            k = int(np.argmin(same)) if not same.all() else k
-            self._check(self.ins.pop(k), self.outs.pop(k))
+            # the same epoch: later inputs or outputs (another epoch) close it for the aligner
+            ki, ko = _run_length(ie), _run_length(oe)
+            closed = final or ki < len(ie) or ko < len(oe)
+            i, o = self.ins.cols, self.outs.cols
+            ops, ci, co = align(i["ey"][:ki], i["eam"][:ki], o["y"][:ko], o["am"][:ko], o["unk"][:ko],
+                                final=closed, prev=self._prev)
+            for op in ops:
+                self._apply(op)
+            if not (ci or co) or (not closed and (ci < ki and co < ko)):
+                return                      # waiting for more of the flow
+
+    def _apply(self, op: tuple) -> None:
+        kind = op[0]
+        if kind == "pair":
+            ins, outs = self.ins.pop(op[3]), self.outs.pop(op[3])
+            self._check(ins, outs)
+            self._prev = (ins["ey"][-1], int(ins["eam"][-1]))
+        elif kind == "missing":
+            ins = self.ins.pop(op[2])
+            self._error("missing_output", f"{op[2]} accepted input(s) produced no output; the outputs "
+                                          f"continue with the next input", op[2], self._input_detail(ins, 0))
+        elif kind == "duplicate":
+            out = self.outs.pop(1)
+            self._error("duplicated_output", f"an output repeats the previous input's output "
+                                              f"(at cycle {int(out['cycle'][0])})", 1)
+        elif kind == "swap":
+            ins, outs = self.ins.pop(2), self.outs.pop(2)
+            self._error("reordered_output", f"two outputs came in the wrong order (cycles "
+                                             f"{int(outs['cycle'][0])}, {int(outs['cycle'][1])})", 1,
+                        self._input_detail(ins, 0))
+            swapped = {c: v[::-1] for c, v in outs.items()}
+            self._check(ins, swapped)
+            self._prev = (ins["ey"][-1], int(ins["eam"][-1]))
+
+    def _input_detail(self, i: dict, r: int) -> str:
+        n = self.cfg.n
+        codes = i["codes"][r]
+        shown = ", ".join(str(int(c)) for c in codes[:16]) + (", ..." if n > 16 else "")
+        return (f"  input: {self._origin(i, r)}, accepted at cycle {int(i['cycle'][r])} "
+                f"(reset epoch {int(i['epoch'][r])})\n  input codes [{shown}]\n  rerun: {self.rerun}")
+
+    def _origin(self, i: dict, r: int) -> str:
+        """Where a vector came from: the dump and its row, or the generator and its corner."""
+        sid = int(i["src"][r])
+        src = self.sources[sid] if 0 <= sid < len(self.sources) else "<unknown>"
+        row = int(i["row"][r]) if i["row"] is not None and len(i["row"]) > r else -1
+        return f"{src} row {row}" if row >= 0 else f"{src}, {i['kind'][r]}"
 
     def _check(self, i: dict, o: dict) -> None:
         cfg = self.cfg
@@ -214,6 +263,7 @@ class Scoreboard(uvm_component):
         fmt = lambda a: "[" + ", ".join(f"{int(j)}:{int(a[j])}" for j in show) + (", ...]" if len(show) < n else "]")  # noqa: E731
         xs = i["x"][r]
         return "\n".join([
+            f"  input: {self._origin(i, r)}",
             f"  {what}: vector at cycle {int(i['cycle'][r])} -> output at cycle {int(o['cycle'][r])} "
             f"(reset epoch {int(i['epoch'][r])}); seed {self.seed}",
             f"  input codes  (lane:code) {fmt(i['codes'][r])}",
@@ -237,9 +287,10 @@ class Scoreboard(uvm_component):
 
     def finish(self, final_epoch: int) -> None:
         """Called after the drain: whatever is left is an error (or lost to a reset)."""
-        self._match()
+        self._match(final=True)
         if len(self.outs):
-            self._error("unexpected_output", f"{len(self.outs)} output(s) with no accepted input", len(self.outs))
+            self._error("unexpected_output", f"{len(self.outs)} output(s) with no accepted input "
+                                             f"(first at cycle {int(self.outs.col('cycle')[0])})", len(self.outs))
             self.outs.pop(len(self.outs))
         if len(self.ins):
             ep = self.ins.col("epoch")
@@ -248,10 +299,12 @@ class Scoreboard(uvm_component):
             if old:
                 self.reset_ap.write(old)
             if len(ep) - old:
-                cyc = int(self.ins.col("cycle")[old])
-                self._error("missing_output", f"{len(ep) - old} accepted input(s) never produced an "
-                                              f"output (first accepted at cycle {cyc})", len(ep) - old)
+                self._error("missing_output", f"{len(ep) - old} accepted input(s) never produced an output",
+                            len(ep) - old, self._input_detail(self.ins.cols, old))
             self.ins.pop(len(self.ins))
+        if len(self.observed):
+            self._error("input_unsent", f"{len(self.observed)} input handshake(s) the driver never sent "
+                                        f"(first at cycle {int(self.observed.col('cycle')[0])})", len(self.observed))
         if len(self.sent):
             self._error("input_unobserved", f"{len(self.sent)} vector(s) the driver reported accepted "
                                             f"were never seen by the input monitor", len(self.sent))
@@ -306,6 +359,12 @@ class Scoreboard(uvm_component):
         if self.errors:
             raise CheckError(f"scoreboard: {sum(self.errors.values())} error(s) {dict(self.errors)}; "
                              f"seed {self.seed}; rerun: {self.rerun}")
+
+
+def _run_length(a: np.ndarray) -> int:
+    """Length of the run of equal values at the head of a."""
+    diff = a != a[0]
+    return int(np.argmax(diff)) if diff.any() else len(a)
 
 
 def _rate(num, den):

@@ -13,10 +13,8 @@ import numpy as np
 from pyuvm import uvm_sequence, uvm_sequence_item
 
 from models.config import SoftmaxConfig
-from models.datapath import ln_address, run_model
 from models.dumps import load_dump, pad_to
 from models.quantize import QuantReport, quantize
-from models.tables import build_tables
 
 from .codec import GAP_MAX
 
@@ -238,7 +236,7 @@ def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int
     hi = (cmax + 1) * lsb(cfg)
     x = rng.normal(size=(8, n)) * 2
     x[0, 0] = hi * 4
-    x[1, :3] = hi + np.array([1.0, 50.0, 1e3])          # three lanes saturate high: a tie at the top
+    x[1, :3] = (hi + np.array([1.0, 50.0, 1e3]))[:n]     # up to three lanes saturate high: a tie at the top
     x[2, :] = -hi * 3                                    # every lane saturates low: all equal
     x[3, 1] = -1e4
     x[4, :] = np.linspace(-3 * hi, 3 * hi, n)
@@ -282,59 +280,6 @@ def exp_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig) -> tuple[np.
     codes = np.concatenate([zmax[:, None], zmax[:, None] - d], axis=1)
     perm = np.argsort(rng.random((m, n)), axis=1)
     return np.take_along_axis(codes, perm, axis=1), np.ones((m, n), bool)
-
-
-def ln_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, max_vectors: int = 4096
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors whose top-K sums land in as many ln-table entries as possible (K > 1).
-
-    The max lane contributes ONE; K-1 more lanes get differences drawn so that the sum spreads
-    over [ONE, K*ONE]; the model tells which entry each candidate reaches, and one vector per
-    entry is kept. Entries no candidate reaches are left to the coverage report.
-    """
-    if not cfg.uses_ln:
-        return np.zeros((0, cfg.n), np.int64), np.zeros((0, cfg.n), bool)
-    n, k = cfg.n, cfg.k
-    exp = build_tables(cfg).exp
-    step = 1 << cfg.exp_step_log2
-    span = cfg.code_max - cfg.code_min
-    cand = 40 * cfg.ln_depth
-    # target share per extra lane, then the difference whose table value is closest below it
-    # half the candidates aim at a mean share log-uniform over [ONE/2^16, ONE] (the sum then
-    # spreads over every leading-one range), half at skewed per-lane shares
-    total = np.exp2(rng.uniform(-16, 0, size=(cand, 1))) * cfg.one
-    skew = rng.uniform(0, 1, size=(cand, 1)) ** rng.uniform(0.3, 3, size=(cand, 1)) * cfg.one
-    share = np.where(np.arange(cand)[:, None] % 2 == 0, total, skew)
-    share = share * rng.uniform(0.7, 1.3, size=(cand, k - 1))
-    order = np.argsort(-exp)                             # exp is non-increasing; be explicit
-    pos = np.searchsorted(-exp[order], -share)           # first entry <= share
-    beyond = cfg.exp_depth * step                        # a difference past the table: e = 0
-    d = order[np.minimum(pos, len(exp) - 1)] * step + rng.integers(0, step, size=share.shape)
-    d = np.where((pos == len(exp)) & (beyond <= span), beyond, d)
-    # some ties with the max; in a third of the candidates many (up to all K), which with small
-    # differences elsewhere reaches the top of each leading-one range (S just below 2^p)
-    tie_p = np.where(rng.random((cand, 1)) < 1 / 3, rng.uniform(0, 1, (cand, 1)), 0.0)
-    small_p = np.where(rng.random((cand, 1)) < 1 / 3, rng.uniform(0, 0.3, (cand, 1)), 0.0)
-    small = rng.integers(1, 4 * step + 1, size=share.shape)
-    d = np.where(rng.random(share.shape) < small_p, small, d)
-    d = np.where(rng.random(share.shape) < tie_p, 0, d).clip(0, span)
-    zmax = np.minimum(cfg.code_max, cfg.code_min + span)
-    zmax = np.full(cand, zmax) - rng.integers(0, 3, size=cand)
-    d = np.minimum(d, zmax[:, None] - cfg.code_min)
-    codes = np.full((cand, n), cfg.code_min, np.int64)
-    codes[:, 0] = zmax
-    codes[:, 1:k] = zmax[:, None] - d
-    mask = np.ones((cand, n), bool)
-    # lanes beyond the K-th sit below the table (e = 0) or are masked
-    far = zmax[:, None] - (cfg.exp_depth * step)
-    codes[:, k:] = np.where(far >= cfg.code_min, far, cfg.code_min)
-    mask[:, k:] = far >= cfg.code_min
-    res = run_model(cfg, codes, mask)
-    idx = ln_address(cfg, res.s)
-    _, first = np.unique(idx, return_index=True)
-    first = first[:max_vectors]
-    perm = np.argsort(rng.random((len(first), n)), axis=1)
-    return (np.take_along_axis(codes[first], perm, axis=1), np.take_along_axis(mask[first], perm, axis=1))
 
 
 # ---- sequences ----------------------------------------------------------------------------------
@@ -419,7 +364,7 @@ class RandomSequence(BlockSequence):
 
 
 class CornerSequence(BlockSequence):
-    """Every directed corner, the exp-table sweep and (K > 1) the ln-table sweep."""
+    """Every directed corner, the exp-table sweep and the variant's directed vectors."""
 
     def __init__(self, name: str, knobs: SeqKnobs, lane_limit: int = 64, max_every_lane: bool = True):
         super().__init__(name, knobs)
@@ -431,9 +376,8 @@ class CornerSequence(BlockSequence):
         parts = corner_vectors(self.rng, cfg, self.lane_limit, self.max_every_lane)
         c, mk = exp_sweep_vectors(self.rng, cfg)
         parts.append(("exp_sweep", codes_to_x(cfg, c), mk))
-        c, mk = ln_sweep_vectors(self.rng, cfg)
-        if len(c):
-            parts.append(("ln_sweep", codes_to_x(cfg, c), mk))
+        # the variant's own block: the ln-table sweep (log domain), the divider sweep (divide)
+        parts += [(name, codes_to_x(cfg, c), mk) for name, c, mk in cfg.unit.directed_vectors(self.rng, cfg)]
         x = np.concatenate([p[1] for p in parts])
         mask = np.concatenate([p[2] for p in parts])
         kinds = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])

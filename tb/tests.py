@@ -51,10 +51,21 @@ class SmxTest(uvm_test):
     async def stimulus(self) -> None:
         raise NotImplementedError
 
+    def note_progress(self, _vectors: int) -> None:
+        """Before each block, at most every few seconds: how far this test is (tb/run.py prints
+        it, so that a long replay shows it is alive)."""
+        now = time.perf_counter()
+        if now - self._last_progress >= 5.0:
+            self._last_progress = now
+            sb = self.env.scoreboard
+            (self.settings.results / "tests" / f"{self.test_id}.progress").write_text(
+                f"{sb.checked} vectors checked, {sb.mismatches} mismatches, {now - self.t_run:.0f} s\n")
+
     async def run_phase(self):
         self.raise_objection()
         await self.bfm.start()
-        self.t_run = time.perf_counter()
+        self.t_run = self._last_progress = time.perf_counter()
+        self.bfm.block_listeners.append(self.note_progress)
         try:
             await self.stimulus()
             await self.bfm.drain()
