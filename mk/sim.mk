@@ -2,11 +2,13 @@
 # Owner: the verification part (tb/, tests/test_sim*.py, tests/conftest.py, bench/bench_sim.py).
 #
 #   make sim [CONFIG=paper_n10_decision] [SIM=verilator|icarus] [SEED=n] [TEST=smx_random,...]
-#            [DUMP=file.npz,...] [WAVES=1] [COVERAGE=1] [PROFILE=full|quick]
+#            [DUMP=file.npz,...] [WAVES=1] [COVERAGE=1] [PROFILE=full|quick] [MODEL=numpy|fxp]
 #       one configuration on one simulator, all tests (or TEST=) in one simulator run;
 #       without DUMP the bundled dumps in data/ that fit N are replayed (the digits CNN logits on
 #       the default configuration). Results: results/<config>/<sim>/summary.json, results.xml,
 #       coverage.txt, sim.log; COVERAGE=1 (Verilator) adds the annotated line+toggle coverage.
+#       MODEL=fxp: the scoreboard's expected values come from the fxpmath reference
+#       (models/fxp_reference.py), cross-checked against the numpy model on every vector.
 #   make regression   every configuration on both simulators (pytest -n 2), full vector counts,
 #                     code coverage, summary table in results/regression.md
 #   make test         the whole pytest suite (pytest -n 2 tests/), quick vector counts
@@ -20,6 +22,7 @@ DUMP     ?=
 WAVES    ?=
 COVERAGE ?=
 PROFILE  ?= full
+MODEL    ?= numpy
 PYTEST_WORKERS ?= 2
 # make exports command-line variables; cocotb reads COVERAGE (Python coverage) and WAVES itself
 unexport COVERAGE WAVES
@@ -33,7 +36,7 @@ SMX_CALLER_DIR ?= $(or $(PWD),$(CURDIR))
 export SMX_CALLER_DIR
 
 sim: $(STAMP)
-	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) \
+	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) \
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
 	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)
 

@@ -11,7 +11,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
-from .tables import build_tables, ln_width
+from .tables import TableView, build_tables, ln_width
 from .variants import NORMALISE, Variant, variant_name, variant_of
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -43,6 +43,11 @@ class SoftmaxConfig:
     mse_vs_ideal_mean_max: float
     ln_mant_bits: int = 7
     normalise: str = "log"
+    # log-domain units: the top-K sum is taken from a second exp table, the *sum table*, with G
+    # more fraction bits and (optionally) a wider range, so that lanes far below the max still
+    # add their mass and the K = N error does not grow with N (docs/numerics.md section 5)
+    sum_guard_bits: int = 0
+    sum_exp_range: float = 0.0          # 0: the exp table's range
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -51,12 +56,13 @@ class SoftmaxConfig:
         def bad(fld: str, why: str) -> ConfigError:
             return ConfigError(f"{self.source}: field '{fld}': {why}")
 
-        ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits")
+        ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits",
+                "sum_guard_bits")
         for f in ints:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise bad(f, f"must be an integer, got {v!r}")
-        for f in ("exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+        for f in ("exp_range", "sum_exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise bad(f, f"must be a finite number, got {v!r}")
@@ -99,9 +105,27 @@ class SoftmaxConfig:
         for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
             if getattr(self, f) <= 0:
                 raise bad(f, "must be > 0")
+        self._check_sum_table(bad)
         for fld, why in self.unit.validate(self):
             raise bad(fld, why)
         self._check_resources(bad)
+
+    def _check_sum_table(self, bad) -> None:
+        if not 0 <= self.sum_guard_bits <= 16:
+            raise bad("sum_guard_bits", f"must be in 0..16, got {self.sum_guard_bits}")
+        if self.sum_exp_range and self.sum_exp_range < self.exp_range:
+            raise bad("sum_exp_range", f"must be 0 (the exp table's range) or >= exp_range = {self.exp_range:g}, "
+                                       f"got {self.sum_exp_range:g}")
+        if self.sum_range > 2 ** self.in_int_bits:
+            raise bad("sum_exp_range", f"{self.sum_range:g} exceeds the largest possible difference "
+                                       f"(< 2^in_int_bits = {2 ** self.in_int_bits})")
+        span = self.sum_range * 2 ** self.in_frac_bits / (1 << self.exp_step_log2)
+        if span != int(span) or not _is_pow2(int(span)):
+            raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits/2^s = {span:g} sum-table entries; it must "
+                                       f"be a power of two (s = {self.exp_step_log2}: the exp table's bin width)")
+        if self.has_sum_table and not self.uses_ln:
+            raise bad("sum_guard_bits", f"a sum table (sum_guard_bits, sum_exp_range) belongs to the log-domain "
+                                        f"units (K > 1, normalise = 'log'); this is the {self.variant} unit")
 
     def _check_resources(self, bad) -> None:
         """Refuse tables too large to generate, simulate or synthesise, naming their size."""
@@ -112,7 +136,8 @@ class SoftmaxConfig:
                                       f"{self.ln_depth * 9 / 2**20:.0f} MiB as a hex file); "
                                       f"the limit is {MAX_TABLE_ENTRIES:,} entries")
         tables = 2 if self.uses_ln else 1
-        rom_bits = self.n * tables * self.exp_depth * self.out_width
+        rom_bits = self.n * (tables * self.exp_depth * self.out_width
+                             + (self.sum_depth * (self.sum_frac_bits + 1) if self.has_sum_table else 0))
         if rom_bits > MAX_ROM_BITS:
             raise bad("exp_depth", f"the unit's exp tables would hold {rom_bits:,} bits "
                                    f"({self.n} lanes x {tables} look-up(s) x {self.exp_depth} entries x "
@@ -165,9 +190,33 @@ class SoftmaxConfig:
         return self.ln_exp_count << self.ln_mant_bits
 
     @property
+    def sum_frac_bits(self) -> int:
+        """Fraction bits of the top-K sum: OF + G (G = sum_guard_bits)."""
+        return self.out_frac_bits + self.sum_guard_bits
+
+    @property
+    def sum_range(self) -> float:
+        return self.sum_exp_range or self.exp_range
+
+    @property
+    def sum_depth(self) -> int:
+        """Entries of the sum table (same bin width as the exp table)."""
+        return int(round(self.sum_range * 2 ** self.in_frac_bits)) >> self.exp_step_log2
+
+    @property
+    def has_sum_table(self) -> bool:
+        """The sum is taken from a table of its own (else from the exp table's look-up)."""
+        return self.sum_guard_bits > 0 or self.sum_depth != self.exp_depth
+
+    @property
+    def sum_view(self) -> TableView:
+        """The sum table's format, as models.tables reads it."""
+        return TableView(self.in_frac_bits, self.sum_frac_bits, self.sum_depth, self.exp_step_log2)
+
+    @property
     def sum_width(self) -> int:
-        """Width of the top-K sum S <= K*ONE."""
-        return (self.k * self.one).bit_length()
+        """Width of the top-K sum S <= K * 2^(OF+G)."""
+        return (self.k << self.sum_frac_bits).bit_length()
 
     @property
     def argmax_width(self) -> int:
@@ -215,6 +264,10 @@ class SoftmaxConfig:
             "LN_DEPTH": self.ln_depth,
             "LN_W": self.ln_width,
             "SUM_W": self.sum_width,
+            "SUM_FRAC": self.sum_frac_bits,
+            "SUM_ADDR_W": self.sum_depth.bit_length() - 1,
+            "SUM_TABLE": int(self.has_sum_table),
+            "SUM_TABLE_FILE": str(table_dir / "sum_table.hex"),
             "ARGMAX_W": self.argmax_width,
             "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),

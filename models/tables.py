@@ -20,13 +20,29 @@ if TYPE_CHECKING:                      # the configuration imports this module, 
 class Tables:
     exp: np.ndarray            # int64 [D]: output codes, OF fraction bits
     ln: np.ndarray | None      # int64 [E * 2^M]: ln values in input LSBs (K > 1 only)
+    sum_exp: np.ndarray        # int64 [D_s]: the sum table, OF+G fraction bits (the exp table
+                               # itself when the unit has none)
+
+
+@dataclass(frozen=True)
+class TableView:
+    """The fields an exp table is generated from: a configuration's own exp table, or a table of
+    another format (the sum table with its guard bits, the streaming unit's tables)."""
+    in_frac_bits: int
+    out_frac_bits: int
+    exp_depth: int
+    exp_step_log2: int
+
+    @property
+    def one(self) -> int:
+        return 1 << self.out_frac_bits
 
 
 def _round_half_up(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 
 
-def exp_table(cfg: SoftmaxConfig) -> np.ndarray:
+def exp_table(cfg: SoftmaxConfig | TableView) -> np.ndarray:
     """EXP[j] = min(round(exp(-c_j) * 2^OF), ONE-1), c_j = midpoint of bin j in input units."""
     step = 1 << cfg.exp_step_log2
     j = np.arange(cfg.exp_depth, dtype=np.float64)
@@ -50,10 +66,11 @@ def ln_table(cfg: SoftmaxConfig) -> np.ndarray | None:
 def build_tables(cfg: SoftmaxConfig) -> Tables:
     exp = exp_table(cfg)
     ln = ln_table(cfg)
-    exp.setflags(write=False)
-    if ln is not None:
-        ln.setflags(write=False)
-    return Tables(exp=exp, ln=ln)
+    sum_exp = exp_table(cfg.sum_view) if cfg.has_sum_table else exp
+    for t in (exp, ln, sum_exp):
+        if t is not None:
+            t.setflags(write=False)
+    return Tables(exp=exp, ln=ln, sum_exp=sum_exp)
 
 
 def ln_width(cfg: SoftmaxConfig) -> int:
@@ -62,7 +79,7 @@ def ln_width(cfg: SoftmaxConfig) -> int:
     return max(1, int(t.ln.max()).bit_length()) if t.ln is not None else 1
 
 
-def exp_lookup(cfg: SoftmaxConfig, exp: np.ndarray, d: np.ndarray) -> np.ndarray:
+def exp_lookup(cfg: SoftmaxConfig | TableView, exp: np.ndarray, d: np.ndarray) -> np.ndarray:
     """exp_lookup(d): ONE for d == 0, EXP[d >> s] inside the table, 0 beyond it (d >= 0)."""
     idx = np.asarray(d, dtype=np.int64) >> cfg.exp_step_log2
     inside = idx < cfg.exp_depth
@@ -76,15 +93,18 @@ def _write_hex(path: Path, values: np.ndarray, bits: int) -> None:
 
 
 def write_tables(cfg: SoftmaxConfig, outdir: str | Path) -> dict[str, Path | None]:
-    """Write exp_table.hex (and ln_table.hex for K > 1) for $readmemh; returns their paths.
+    """Write exp_table.hex, ln_table.hex and sum_table.hex for $readmemh; returns their paths.
 
-    Without an ln table (K = 1, or division) an ln_table.hex with a single zero word is still written, so that the RTL's
-    LN_TABLE_FILE parameter always names a readable file (the RTL does not use it for K = 1).
+    Without an ln table (K = 1, or division) an ln_table.hex with a single zero word is still
+    written, and without a sum table a copy of the exp table, so that the RTL's file parameters
+    always name readable files (the RTL does not use them then).
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     t = build_tables(cfg)
-    exp_path, ln_path = outdir / "exp_table.hex", outdir / "ln_table.hex"
+    exp_path, ln_path, sum_path = outdir / "exp_table.hex", outdir / "ln_table.hex", outdir / "sum_table.hex"
     _write_hex(exp_path, t.exp, cfg.out_width)
     _write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), ln_width(cfg))
-    return {"exp": exp_path, "ln": ln_path if t.ln is not None else None}
+    _write_hex(sum_path, t.sum_exp, cfg.sum_frac_bits + 1)
+    return {"exp": exp_path, "ln": ln_path if t.ln is not None else None,
+            "sum": sum_path if cfg.has_sum_table else None}

@@ -39,6 +39,7 @@ from .summary import format_summary, summarise
 
 TESTS = tuple(testplan.TESTS)
 PROFILES = ("quick", "full")
+MODELS = ("numpy", "fxp")      # the scoreboard's reference: models.datapath, models.fxp_reference
 SEED_MAX = 2**32 - 1
 BUDGET_S = {   # seconds of simulation per test: quick (make test) / full (make regression, make sim)
     "smx_smoke": (0.2, 1.0), "smx_random": (2.0, 15.0), "smx_replay": (1.5, 30.0),
@@ -169,14 +170,18 @@ class RunRequest:
     waves: bool
     coverage: bool
     mutant: int
+    model: str
     results: Path
     build_root: Path | None
     notes: list[str] = field(default_factory=list)
 
     @classmethod
     def make(cls, config, sim="verilator", seed=None, tests=None, dumps=None, waves=False, coverage=False,
-             profile="quick", results_root=None, build_root=None, mutant=0, plan_override=None) -> "RunRequest":
+             profile="quick", results_root=None, build_root=None, mutant=0, plan_override=None,
+             model="numpy") -> "RunRequest":
         cfg = config if isinstance(config, SoftmaxConfig) else resolve_config(config)
+        if model not in MODELS:
+            raise ValueError(f"MODEL must be one of {', '.join(MODELS)}, got {model!r}")
         tool = simulator(sim)
         seed = check_seed(seed)
         tests = list(tests) if tests else list(TESTS)
@@ -203,7 +208,7 @@ class RunRequest:
         root = Path(results_root) if results_root else REPO / "results"
         results = root / design_identity(cfg) / label
         return cls(cfg, tool, seed, tests, dump_list, bool(dumps), plan, profile, waves, coverage, mutant,
-                   results, Path(build_root) if build_root else None, notes)
+                   model, results, Path(build_root) if build_root else None, notes)
 
     @property
     def sim(self) -> str:
@@ -220,6 +225,8 @@ class RunRequest:
         cfg_arg = self.cfg.name if bundled and Path(self.cfg.source).parent.resolve() == (REPO / "configs") \
             else str(Path(self.cfg.source).resolve())
         parts += [f"CONFIG={shlex.quote(cfg_arg)}", f"SIM={self.sim}", f"PROFILE={self.profile}"]
+        if self.model != "numpy":
+            parts.append(f"MODEL={self.model}")
         if self.explicit_dumps:
             parts.append("DUMP=" + shlex.quote(",".join(str(p) for p, _ in self.dumps)))
         if self.tests != list(TESTS) and len(self.tests) > 1:
@@ -389,10 +396,10 @@ def _junit(xml: Path) -> dict[str, tuple[str, str]]:
 def run(config, sim: str = "verilator", seed=None, tests: list[str] | None = None,
         dumps: list[str] | None = None, waves: bool = False, coverage: bool = False,
         profile: str = "quick", results_root: Path | None = None, build_root: Path | None = None,
-        log=print, mutant: int = 0, plan_override: dict | None = None) -> dict:
+        log=print, mutant: int = 0, plan_override: dict | None = None, model: str = "numpy") -> dict:
     t0 = time.perf_counter()
     req = RunRequest.make(config, sim, seed, tests, dumps, waves, coverage, profile, results_root,
-                          build_root, mutant, plan_override)
+                          build_root, mutant, plan_override, model)
     with _results_folder(req.results):
         return _execute(req, log, t0)
 
@@ -408,7 +415,7 @@ def _execute(req: RunRequest, log, t0: float) -> dict:
         "SMX_CONFIG": str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else cfg.name,
         "SMX_SIM": req.sim, "SMX_RESULTS": str(results), "SMX_SEED": str(req.seed),
         "SMX_DUMPS": os.pathsep.join(str(p) for p, _ in req.dumps), "SMX_PLAN": json.dumps(req.plan),
-        "SMX_RERUN": rerun,
+        "SMX_RERUN": rerun, "SMX_MODEL": req.model,
         "SMX_STIM_FILE": str(work / "stim.hex"), "SMX_RDY_FILE": str(work / "ready.bin"),
         "SMX_IN_LOG": str(work / "in.log"), "SMX_OUT_LOG": str(work / "out.log"),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
@@ -464,10 +471,12 @@ def main(argv=None) -> int:
     ap.add_argument("--waves", action="store_true")
     ap.add_argument("--coverage", action="store_true")
     ap.add_argument("--profile", default="full", choices=PROFILES)
+    ap.add_argument("--model", default="numpy", choices=MODELS,
+                    help="the scoreboard's reference: the vectorised numpy model or the fxpmath reference")
     a = ap.parse_args(argv)
     try:
         s = run(a.config, a.sim, a.seed, [t for t in a.test.split(",") if t] or None,
-                [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile)
+                [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile, model=a.model)
     except (ConfigError, DumpError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

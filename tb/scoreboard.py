@@ -26,6 +26,7 @@ from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_subscriber
 
 from models.config import SoftmaxConfig
 from models.datapath import run_model
+from models.fxp_reference import run_reference
 from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_metrics
 
 from .agent import Sent
@@ -67,6 +68,7 @@ class Scoreboard(uvm_component):
         self.cfg: SoftmaxConfig = ConfigDB().get(self, "", "CFG")
         self.seed: int = ConfigDB().get(self, "", "SEED")
         self.rerun: str = ConfigDB().get(self, "", "RERUN")
+        self.model: str = ConfigDB().get(self, "", "MODEL")
         self.in_imp = uvm_subscriber.uvm_AnalysisImp("in_imp", self, self.write_in)
         self.out_imp = uvm_subscriber.uvm_AnalysisImp("out_imp", self, self.write_out)
         self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, self.write_sent)
@@ -121,9 +123,17 @@ class Scoreboard(uvm_component):
             self._error("input_differs", f"the input monitor saw different data than the driver sent "
                                          f"({int(differs.sum())} vector(s), first at cycle {int(obs['cycle'][r])})",
                         int(differs.sum()))
-        res = run_model(self.cfg, obs["codes"], obs["mask"])
+        res = run_model(self.cfg, obs["codes"], obs["mask"])     # its intermediates feed coverage
         self.pred_ap.write((obs["codes"], obs["mask"], res))
-        self.ins.push({**obs, "ey": res.y, "eam": res.argmax, "x": sent["x"], "src": sent["src"],
+        ey, eam = res.y, res.argmax
+        if self.model == "fxp":         # the expected values from the fxpmath reference instead
+            ey, eam = run_reference(self.cfg, obs["codes"], obs["mask"])
+            split = (ey != res.y).any(axis=1) | (eam != res.argmax)
+            if split.any():
+                self._error("model_disagreement", "models.datapath and models.fxp_reference differ "
+                                                  f"(first at cycle {int(obs['cycle'][np.argmax(split)])})",
+                            int(split.sum()))
+        self.ins.push({**obs, "ey": ey, "eam": eam, "x": sent["x"], "src": sent["src"],
                        "row": sent["row"], "kind": sent["kind"]})
         self._match()
 

@@ -340,10 +340,8 @@ class BlockSequence(uvm_sequence):
 
 
 class RandomSequence(BlockSequence):
-    """Constrained random vectors. Most rows are drawn directly as codes (the shapes of
-    random_logits put on the input grid, floor and clip to the range being part of the
-    distribution); one row in 16 keeps its float values, including out-of-range ones, and goes
-    through models.quantize, so that saturation is exercised and counted."""
+    """Constrained random vectors: random_logits' floats, every row quantised by models.quantize
+    (round to nearest, ties to even; out-of-range values saturate and are counted)."""
 
     def __init__(self, name: str, knobs: SeqKnobs, vectors: int):
         super().__init__(name, knobs)
@@ -356,10 +354,7 @@ class RandomSequence(BlockSequence):
         while left > 0:
             m = min(left, self.knobs.block)
             x, kinds = random_logits(self.rng, cfg, m)
-            mask = random_masks(self.rng, m, cfg.n)
-            codes = np.clip(np.floor(x / lsb(cfg)), cfg.code_min, cfg.code_max).astype(np.int64)
-            x[self.rng.random(m) >= 1 / 16] = np.nan          # these rows use their codes
-            yield Part(mask, kinds, src, x=x, codes=codes)
+            yield Part(random_masks(self.rng, m, cfg.n), kinds, src, x=x)
             left -= m
 
 

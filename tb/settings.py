@@ -21,6 +21,8 @@ class Settings:
     rerun: str = ""            # the command that reruns this configuration (test name appended)
     seed: int = 0              # the run's seed (make sim SEED=): with a test's sequence names it
                                # determines all of that test's stimulus
+    model: str = "numpy"       # the scoreboard's reference: "numpy" (models.datapath) or "fxp"
+                               # (models.fxp_reference, the equation-by-equation fxpmath model)
 
     @property
     def cfg(self) -> SoftmaxConfig:
@@ -50,4 +52,4 @@ def from_env() -> Settings:
     dumps = tuple(Path(p) for p in os.environ.get("SMX_DUMPS", "").split(os.pathsep) if p)
     return Settings(config=need("SMX_CONFIG"), sim=need("SMX_SIM"), results=Path(need("SMX_RESULTS")),
                     dumps=dumps, plan=json.loads(need("SMX_PLAN")), rerun=os.environ.get("SMX_RERUN", ""),
-                    seed=int(need("SMX_SEED")))
+                    seed=int(need("SMX_SEED")), model=os.environ.get("SMX_MODEL", "numpy"))

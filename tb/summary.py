@@ -56,7 +56,7 @@ def summarise(req, junit: dict, results: Path, sim_error: str | None, waves_file
     first = next((per_test[t] for t in failed if per_test[t].get("error_details")), None)
     return {
         "config": cfg.name, "sim": req.results.name, "design": req.results.parent.name,
-        "seed": req.seed, "profile": req.profile, "tests_run": req.tests,
+        "seed": req.seed, "profile": req.profile, "model": req.model, "tests_run": req.tests,
         "passed": bool(junit) and not failed and sim_error is None,
         "vectors": vectors,
         "mismatches": sum(r.get("mismatches", 0) for r in done),

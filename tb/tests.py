@@ -40,6 +40,7 @@ class SmxTest(uvm_test):
         db.set(None, "*", "BFM", self.bfm)
         db.set(None, "*", "CFG", self.cfg)
         db.set(None, "*", "SEED", self.seed)
+        db.set(None, "*", "MODEL", self.settings.model)
         db.set(None, "*", "RERUN", self.settings.rerun_command(self.test_id, self.seed))
         db.set(None, "*", "READY_KINDS", tuple(self.knobs.get("ready_kinds", self.ready_kinds)))
         self.env = SoftmaxEnv("env", self)

@@ -388,3 +388,68 @@ def test_model_rejects_bad_codes():
         run_model(cfg, np.zeros((2, 10)))
     with pytest.raises(ValueError, match="outside"):
         run_model(cfg, np.full((1, 10), 1024))
+
+
+# ---------------------------------------------------------------- guard bits (sum table)
+def _guarded(n, guard=True):
+    """The paper's K = N unit at N lanes; guarded: G = ceil(log2 N) guard bits and a sum table
+    reaching ln N + (OF+1) ln 2, so that N rounding errors and N cut-off tails each stay below
+    half an output LSB (docs/numerics.md section 5)."""
+    base = load_config("paper_n10_full").to_dict()
+    of = base["out_frac_bits"]
+    fields = {**base, "name": f"full_n{n}", "n": n, "k": n}
+    if guard:
+        need = math.log(n) + (of + 1) * math.log(2)
+        fields["sum_guard_bits"] = math.ceil(math.log2(n))
+        fields["sum_exp_range"] = float(2 ** math.ceil(math.log2(need)))
+    return config_from_dict(fields)
+
+
+def _classifier_rows(cfg, m=400, seed=0):
+    """ImageNet-like rows: one class far above the others, whose terms are each below half an
+    output LSB but together carry a few percent of the mass."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1.5, (m, cfg.n))
+    x[np.arange(m), rng.integers(0, cfg.n, m)] += rng.uniform(6, 12, m)
+    q, _ = quantize(cfg, x)
+    return q
+
+
+def _full_error(cfg, q):
+    y = to_float(cfg, run_model(cfg, q).y)
+    sm = softmax(q * 2.0 ** -cfg.in_frac_bits)
+    return y, sm
+
+
+def guarded_bound(cfg, sm):
+    """Per output: the log-domain normalisation's relative error, the sum's own error (at most
+    2^-OF relative, S >= 1), half an output LSB, the exp table's range cut."""
+    return sm * (normalisation_bound(cfg) + 2.0 ** -cfg.out_frac_bits) + 2.0 ** -(cfg.out_frac_bits + 1) \
+        + math.exp(-cfg.exp_range)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_guarded_full_softmax_error_does_not_grow_with_n(n):
+    cfg = _guarded(n)
+    assert cfg.has_sum_table and (1 << cfg.sum_frac_bits) >= n << cfg.out_frac_bits
+    y, sm = _full_error(cfg, _classifier_rows(cfg))
+    assert (np.abs(y - sm) <= guarded_bound(cfg, sm)).all()
+
+
+def test_unguarded_full_softmax_loses_mass_at_large_n():
+    # the issue this fixes: without the sum table, N = 1000 such rows break the same bound
+    cfg = _guarded(1000, guard=False)
+    y, sm = _full_error(cfg, _classifier_rows(cfg))
+    assert (np.abs(y - sm) > guarded_bound(cfg, sm)).any()
+    assert np.abs(y - sm).max() > 3 * np.abs(_full_error(_guarded(1000), _classifier_rows(cfg))[0] - sm).max()
+
+
+def test_sum_table_fields_are_checked():
+    base = load_config("paper_n10_full").to_dict()
+    with pytest.raises(ConfigError, match="sum_exp_range"):
+        config_from_dict({**base, "sum_exp_range": 4.0})           # narrower than the exp table
+    with pytest.raises(ConfigError, match="power of two"):
+        config_from_dict({**base, "sum_exp_range": 12.0})
+    dec = load_config("paper_n10_decision").to_dict()
+    with pytest.raises(ConfigError, match="log-domain units"):
+        config_from_dict({**dec, "sum_guard_bits": 3})

@@ -9,15 +9,17 @@ from ..tables import build_tables, exp_lookup
 from .base import Normalised, Variant, topk_ideal, topk_sum
 
 
-def ln_address(cfg, s: np.ndarray) -> np.ndarray:
-    """ln-table address of top-K sums S >= ONE (section 3 step 5): {ex, mt}.
+def ln_address(cfg, s: np.ndarray, frac_bits: int | None = None) -> np.ndarray:
+    """ln-table address of top-K sums S >= 2^F (section 3 step 5): {ex, mt}, where F is the
+    sum's fraction bits (the configuration's sum_frac_bits, OF + G).
 
     p = leading-one position; frexp is exact here because S < 2^53.
     """
     s = np.asarray(s, np.int64)
+    f = getattr(cfg, "sum_frac_bits", cfg.out_frac_bits) if frac_bits is None else frac_bits
     p = np.frexp(s.astype(np.float64))[1].astype(np.int64) - 1
     m = cfg.ln_mant_bits
-    return ((p - cfg.out_frac_bits) << m) + ((s >> (p - m)) & ((1 << m) - 1))
+    return ((p - f) << m) + ((s >> (p - m)) & ((1 << m) - 1))
 
 
 class LogDomain(Variant):
@@ -30,8 +32,10 @@ class LogDomain(Variant):
         self.name = name
 
     def normalise(self, cfg, tables, e, delta, mask, any_live) -> Normalised:
+        if cfg.has_sum_table:           # the sum from its own table: OF+G fraction bits
+            e = np.where(mask, exp_lookup(cfg.sum_view, tables.sum_exp, delta), 0)
         s = topk_sum(cfg, e)
-        s_safe = np.maximum(s, cfg.one)                  # S >= ONE whenever a lane is live
+        s_safe = np.maximum(s, 1 << cfg.sum_frac_bits)   # S >= ONE whenever a lane is live
         l = np.where(any_live, tables.ln[ln_address(cfg, s_safe)], 0)
         y = np.where(mask, exp_lookup(cfg, tables.exp, delta + l[:, None]), 0)
         return Normalised(y=y, s=s, l=l)
@@ -95,8 +99,9 @@ def ln_sweep_vectors(rng: np.random.Generator, cfg, max_vectors: int = 4096) -> 
     codes[:, k:] = np.where(far >= cfg.code_min, far, cfg.code_min)
     mask[:, k:] = far >= cfg.code_min
     # which ln entry each candidate reaches: the top-K sum of its first exp look-up
-    e = np.where(mask, exp_lookup(cfg, exp, codes.max(axis=1, initial=cfg.code_min, where=mask)[:, None] - codes), 0)
-    idx = ln_address(cfg, np.maximum(topk_sum(cfg, e), cfg.one))
+    delta = codes.max(axis=1, initial=cfg.code_min, where=mask)[:, None] - codes
+    e = np.where(mask, exp_lookup(cfg.sum_view, t.sum_exp, delta), 0)
+    idx = ln_address(cfg, np.maximum(topk_sum(cfg, e), 1 << cfg.sum_frac_bits))
     _, first = np.unique(idx, return_index=True)
     first = first[:max_vectors]
     perm = np.argsort(rng.random((len(first), n)), axis=1)
