@@ -81,7 +81,8 @@ class Formats:
     z: Fmt          # step 1: input code and max, signed W bits, FW fraction bits
     diff: Fmt       # step 2: zmax - z_i >= 0, W bits
     exp: Fmt        # step 3: exp-table value, unsigned, 1 integer bit, OF fraction bits
-    sum: Fmt        # step 4: top-K sum S <= K
+    term: Fmt       # step 4: a term of the sum: the sum table's value, OF + G fraction bits
+    sum: Fmt        # step 4: top-K sum S <= K, OF + G fraction bits
     lead: Fmt       # step 5: leading-one exponent ex of S
     mant: Fmt       # step 5: S / 2^ex in [1, 2), truncated to M fraction bits
     ln_addr: Fmt    # step 5: ln-table address {ex, the M mantissa bits}
@@ -98,7 +99,8 @@ def formats(cfg: SoftmaxConfig) -> Formats:
         z=Fmt("z", True, cfg.width, fw),
         diff=Fmt("diff", False, cfg.width, fw),
         exp=Fmt("exp", False, cfg.out_width, of),
-        sum=Fmt("top-k sum", False, cfg.sum_width, of),
+        term=Fmt("sum term", False, cfg.sum_frac_bits + 1, cfg.sum_frac_bits),
+        sum=Fmt("top-k sum", False, cfg.sum_width, cfg.sum_frac_bits),
         lead=Fmt("leading one", False, cfg.ln_exp_bits, 0),
         mant=Fmt("mantissa", False, m + 1, m, rounding="floor", exact=False),
         ln_addr=Fmt("ln address", False, cfg.ln_exp_bits + m, 0),
@@ -156,7 +158,10 @@ def trace(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None = None)
     e = f.exp(np.where(live, exp_lookup(cfg, f.diff, diff()), 0))            # step 3
     if cfg.k == 1:                                                           # eq. 18
         return Trace(z, zmax, argmax, diff, e, None, None, None, None, y=e)
-    s = f.sum(top_k_sum(cfg, e()))                                           # step 4
+    terms = e
+    if cfg.has_sum_table:           # the terms from the sum table (G guard bits, wider range)
+        terms = f.term(np.where(live, exp_lookup(cfg, f.diff, diff(), table="sum"), 0))
+    s = f.sum(top_k_sum(cfg, terms()))                                       # step 4
     if cfg.normalise == "divide":
         return Trace(z, zmax, argmax, diff, e, s, None, None, None, y=divide(f, e, s, live))
     ex, mant, l = ln_lookup(cfg, f, s(), live.any(axis=1))                   # step 5
@@ -188,13 +193,17 @@ def max_tree(f: Formats, z: np.ndarray, live: np.ndarray) -> tuple[Fxp, np.ndarr
     return f.z(zmax), argmax.astype(np.int64)
 
 
-def exp_lookup(cfg: SoftmaxConfig, d_fmt: Fmt, d: np.ndarray) -> np.ndarray:
-    """Step 3 (and 6): exp(-d) from the table, real values. 1.0 at d = 0 exactly; EXP[addr]
-    with addr = floor(d / bin width) inside the table; 0 beyond it."""
-    exp_vals = build_tables(cfg).exp * 2.0 ** -cfg.out_frac_bits
+def exp_lookup(cfg: SoftmaxConfig, d_fmt: Fmt, d: np.ndarray, table: str = "exp") -> np.ndarray:
+    """Step 3 (and 4, 6): exp(-d) from the exp table (or the sum table), real values. 1.0 at
+    d = 0 exactly; TABLE[addr] with addr = floor(d / bin width) inside the table; 0 beyond it."""
+    t = build_tables(cfg)
+    if table == "sum":
+        exp_vals, depth = t.sum_exp * 2.0 ** -cfg.sum_frac_bits, cfg.sum_depth
+    else:
+        exp_vals, depth = t.exp * 2.0 ** -cfg.out_frac_bits, cfg.exp_depth
     bin_width = 2.0 ** (cfg.exp_step_log2 - cfg.in_frac_bits)       # 2^s input LSBs
     addr = raw(address_fmt(d_fmt, cfg)(d / bin_width))
-    inside = addr < cfg.exp_depth
+    inside = addr < depth
     table = np.where(inside, exp_vals[np.where(inside, addr, 0)], 0.0)
     return np.where(d == 0, 1.0, table)
 
@@ -242,7 +251,7 @@ def describe(cfg: SoftmaxConfig) -> str:
     used = ["z", "diff", "exp"]
     if cfg.k > 1:
         used += ["sum", "quotient", "rounded"] if cfg.normalise == "divide" else \
-                ["sum", "lead", "mant", "ln_addr", "ln", "norm_diff"]
+                ["term", "sum", "lead", "mant", "ln_addr", "ln", "norm_diff"]
     lines = [f"{cfg.name} ({cfg.variant}; in every format an overflow raises):"]
     lines += [f"  {name:10s} {getattr(f, name)}" for name in used + ["y"]]
     lines.append(f"  {'exp addr':10s} {address_fmt(f.diff, cfg)}")

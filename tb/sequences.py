@@ -152,42 +152,25 @@ def random_logits(rng: np.random.Generator, cfg: SoftmaxConfig, m: int) -> tuple
 
 # ---- directed corners ---------------------------------------------------------------------------
 
-def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int = 64,
-                   max_every_lane: bool = True) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Directed corner cases as (name, x [m, N] real units, mask [m, N]).
+Corner = tuple[str, np.ndarray, np.ndarray]       # (name, x [m, N] real units, mask [m, N])
 
-    Per-lane corners (one-hot, single live lane, masked max) take every lane up to lane_limit
-    lanes, and beyond that lane_limit positions including the first and the last; "the max in
-    every lane" covers every lane unless max_every_lane is False (N = 1000 on Icarus, where a
-    thousand vectors take half a minute: the smx.max_lane holes are then reported).
-    """
-    n, k = cfg.n, cfg.k
-    every = np.arange(n) if max_every_lane else None
-    if n <= lane_limit:
-        some = np.arange(n)
-    else:
-        some = np.unique(np.concatenate([[0, n - 1], rng.choice(n, lane_limit - 2, replace=False)]))
-    ns = len(some)
-    cmin, cmax = cfg.code_min, cfg.code_max
+
+def _coded(cfg: SoftmaxConfig, name: str, codes, mask=None) -> Corner:
+    codes = np.asarray(codes, np.int64).reshape(-1, cfg.n)
+    mask = np.ones(codes.shape, bool) if mask is None else np.asarray(mask, bool)
+    return name, codes_to_x(cfg, codes), mask
+
+
+def _max_corners(rng, cfg: SoftmaxConfig, lanes: np.ndarray) -> list[Corner]:
+    """All lanes equal (every lane is the max), the max in each given lane (by one LSB or a wide
+    margin), and ties for the max between two, three and all-but-one lanes."""
+    n, cmin, cmax = cfg.n, cfg.code_min, cfg.code_max
     step = 1 << cfg.exp_step_log2
-    out: list[tuple[str, np.ndarray, np.ndarray]] = []
-    allm = lambda m: np.ones((m, n), bool)          # noqa: E731
-
-    def add(name, codes, mask=None):
-        codes = np.asarray(codes, np.int64).reshape(-1, n)
-        out.append((name, codes_to_x(cfg, codes), allm(len(codes)) if mask is None else np.asarray(mask, bool)))
-
-    # all lanes equal: every lane is the max, every output is the max lane's
-    add("all_equal", np.repeat(np.array([cmin, -1, 0, 1, cmax] + list(rng.integers(cmin, cmax + 1, 3)))[:, None], n, axis=1))
-
-    # the max in every lane (lane i holds the max, by one LSB or by a wide margin)
-    lanes = every if every is not None else some
+    out = [_coded(cfg, "all_equal", np.repeat(np.array([cmin, -1, 0, 1, cmax] + list(rng.integers(cmin, cmax + 1, 3)))[:, None], n, axis=1))]
     base = rng.integers(cmin, cmax - 64, size=(len(lanes), n))
     top = base.max(axis=1) + rng.choice([1, 2, step, 16 * step], size=len(lanes))
     base[np.arange(len(lanes)), lanes] = np.minimum(top, cmax)
-    add("max_each_lane", base)
-
-    # ties for the max: two, three and all-but-one lanes share the max; positions vary
+    out.append(_coded(cfg, "max_each_lane", base))
     for t in sorted({2, 3, max(2, n - 1)}):
         if t > n:
             continue
@@ -195,45 +178,55 @@ def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int
         c = rng.integers(cmin, cmax - 100, size=(reps, n))
         mx = c.max(axis=1) + rng.integers(1, 50, size=reps)
         for r in range(reps):
-            lanes = rng.choice(n, size=t, replace=False)
-            c[r, lanes] = mx[r]
-        add(f"tie_max_{t}", c.clip(cmin, cmax))
+            c[r, rng.choice(n, size=t, replace=False)] = mx[r]
+        out.append(_coded(cfg, f"tie_max_{t}", c.clip(cmin, cmax)))
+    return out
 
-    # ties at the K-th place (1 < K < N): the max and K-2 distinct larger values, then two to
-    # four lanes sharing the K-th place; the other lanes just below (or at the bottom code)
-    if 1 < k < n:
-        reps = 32
-        c = np.full((reps, n), cmin, np.int64)
-        for r in range(reps):
-            order = rng.permutation(n)
-            zmax = int(rng.integers(0, cmax + 1))
-            above = np.sort(rng.choice(np.arange(1, 6 * k), size=k - 2, replace=False))
-            c[r, order[0]] = zmax
-            c[r, order[1:k - 1]] = zmax - above
-            dt = (int(above.max()) if k > 2 else 0) + int(rng.integers(1, 4))
-            ntie = int(rng.integers(2, min(4, n - k + 1) + 1))
-            c[r, order[k - 1:k - 1 + ntie]] = zmax - dt
-            if r % 2:
-                rest = order[k - 1 + ntie:]
-                c[r, rest] = zmax - dt - rng.integers(1, 20, size=rest.size)
-        add("tie_kth", c.clip(cmin, cmax))
 
-    # one-hot: one lane high, the rest at one lower value (within and beyond the table)
-    for gap_lsb in (1, step * cfg.exp_depth // 2, cmax - cmin):
-        c = np.full((ns, n), max(cmax - gap_lsb, cmin), np.int64)
-        c[np.arange(ns), some] = cmax
-        add(f"one_hot_gap{gap_lsb}", c)
+def _kth_tie_corner(rng, cfg: SoftmaxConfig) -> list[Corner]:
+    """Ties at the K-th place (1 < K < N): the max and K-2 distinct larger values, then two to
+    four lanes sharing the K-th place; the other lanes just below (or at the bottom code)."""
+    n, k, cmin, cmax = cfg.n, cfg.k, cfg.code_min, cfg.code_max
+    if not 1 < k < n:
+        return []
+    reps = 32
+    c = np.full((reps, n), cmin, np.int64)
+    for r in range(reps):
+        order = rng.permutation(n)
+        zmax = int(rng.integers(0, cmax + 1))
+        above = np.sort(rng.choice(np.arange(1, 6 * k), size=k - 2, replace=False))
+        c[r, order[0]] = zmax
+        c[r, order[1:k - 1]] = zmax - above
+        dt = (int(above.max()) if k > 2 else 0) + int(rng.integers(1, 4))
+        ntie = int(rng.integers(2, min(4, n - k + 1) + 1))
+        c[r, order[k - 1:k - 1 + ntie]] = zmax - dt
+        if r % 2:
+            rest = order[k - 1 + ntie:]
+            c[r, rest] = zmax - dt - rng.integers(1, 20, size=rest.size)
+    return [_coded(cfg, "tie_kth", c.clip(cmin, cmax))]
 
-    # the widest difference: max at the top code, the others at the bottom code (a wrapping
-    # subtractor would make them look like the max)
+
+def _difference_corners(cfg: SoftmaxConfig, lanes: np.ndarray) -> list[Corner]:
+    """One lane high and the rest one lower value (within and beyond the table), and the widest
+    difference (a wrapping subtractor would make the bottom code look like the max)."""
+    n, cmin, cmax = cfg.n, cfg.code_min, cfg.code_max
+    out = []
+    for gap_lsb in (1, (1 << cfg.exp_step_log2) * cfg.exp_depth // 2, cmax - cmin):
+        c = np.full((len(lanes), n), max(cmax - gap_lsb, cmin), np.int64)
+        c[np.arange(len(lanes)), lanes] = cmax
+        out.append(_coded(cfg, f"one_hot_gap{gap_lsb}", c))
     c = np.full((2, n), cmin, np.int64)
     c[0, 0] = cmax
     c[1, n - 1] = cmax
     c[1, n // 2] = cmin + 1
-    add("max_difference", c)
+    out.append(_coded(cfg, "max_difference", c))
+    return out
 
-    # saturation: values beyond the input range on purpose (quantisation saturates, counted)
-    hi = (cmax + 1) * lsb(cfg)
+
+def _saturation_corner(rng, cfg: SoftmaxConfig) -> list[Corner]:
+    """Values beyond the input range on purpose (quantisation saturates them, counted)."""
+    n = cfg.n
+    hi = (cfg.code_max + 1) * lsb(cfg)
     x = rng.normal(size=(8, n)) * 2
     x[0, 0] = hi * 4
     x[1, :3] = (hi + np.array([1.0, 50.0, 1e3]))[:n]     # up to three lanes saturate high: a tie at the top
@@ -241,23 +234,43 @@ def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int
     x[3, 1] = -1e4
     x[4, :] = np.linspace(-3 * hi, 3 * hi, n)
     x[5:, :] = rng.uniform(-2 * hi, 2 * hi, size=(3, n))
-    out.append(("saturate", x, allm(8)))
+    return [("saturate", x, np.ones((8, n), bool))]
 
-    # masks: no live lane, a single live lane (in every position), all lanes live
-    c = rng.integers(cmin, cmax + 1, size=(3, n))
-    add("no_live_lane", c, np.zeros((3, n), bool))
-    c = rng.integers(cmin, cmax + 1, size=(ns, n))
-    add("single_live_lane", c, np.eye(n, dtype=bool)[some])
+
+def _mask_corners(rng, cfg: SoftmaxConfig, lanes: np.ndarray) -> list[Corner]:
+    """No live lane, a single live lane (in each given position), partial masks, and a masked
+    lane holding the largest code (it must not win, nor add to the sum)."""
+    n, cmin, cmax = cfg.n, cfg.code_min, cfg.code_max
     mk = np.ones((4, n), bool)
     mk[1, : n // 2] = False
     mk[2, n // 2:] = False
     mk[3, ::2] = False
-    add("partial_masks", rng.integers(cmin, cmax + 1, size=(4, n)), mk)
-    # a masked lane holding the largest code must not win (or add to the sum)
-    c = rng.integers(cmin, 0, size=(ns, n))
-    c[np.arange(ns), some] = cmax
-    add("masked_max", c, ~np.eye(n, dtype=bool)[some])
-    return out
+    c = rng.integers(cmin, 0, size=(len(lanes), n))
+    c[np.arange(len(lanes)), lanes] = cmax
+    return [_coded(cfg, "no_live_lane", rng.integers(cmin, cmax + 1, size=(3, n)), np.zeros((3, n), bool)),
+            _coded(cfg, "single_live_lane", rng.integers(cmin, cmax + 1, size=(len(lanes), n)),
+                   np.eye(n, dtype=bool)[lanes]),
+            _coded(cfg, "partial_masks", rng.integers(cmin, cmax + 1, size=(4, n)), mk),
+            _coded(cfg, "masked_max", c, ~np.eye(n, dtype=bool)[lanes])]
+
+
+def corner_vectors(rng: np.random.Generator, cfg: SoftmaxConfig, lane_limit: int = 64,
+                   max_every_lane: bool = True) -> list[Corner]:
+    """Directed corner cases as (name, x [m, N] real units, mask [m, N]).
+
+    Per-lane corners (one-hot, single live lane, masked max) take every lane up to lane_limit
+    lanes, and beyond that lane_limit positions including the first and the last; "the max in
+    every lane" covers every lane unless max_every_lane is False (N = 1000 on Icarus, where a
+    thousand vectors take half a minute: the smx.max_lane holes are then reported).
+    """
+    n = cfg.n
+    if n <= lane_limit:
+        some = np.arange(n)
+    else:
+        some = np.unique(np.concatenate([[0, n - 1], rng.choice(n, lane_limit - 2, replace=False)]))
+    every = np.arange(n) if max_every_lane else some
+    return (_max_corners(rng, cfg, every) + _kth_tie_corner(rng, cfg) + _difference_corners(cfg, some)
+            + _saturation_corner(rng, cfg) + _mask_corners(rng, cfg, some))
 
 
 def exp_sweep_vectors(rng: np.random.Generator, cfg: SoftmaxConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -314,13 +327,14 @@ class BlockSequence(uvm_sequence):
         self.knobs = knobs
         self.rng = np.random.default_rng([knobs.seed, zlib.crc32(name.encode())])
         self.sent = 0
+        self._gap_queue: list[str] = []
 
     def blocks(self):
         raise NotImplementedError
 
     def next_gap_mode(self) -> str:
         # shuffled round robin: every mode comes up once per len(gap_modes) items
-        if not getattr(self, "_gap_queue", None):
+        if not self._gap_queue:
             self._gap_queue = list(self.rng.permutation(self.knobs.gap_modes))
         return str(self._gap_queue.pop())
 

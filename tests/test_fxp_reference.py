@@ -36,6 +36,10 @@ _GEN = {
                           exp_depth=64, normalise="divide"),
     "gen_n16_divide_of24": dict(n=16, k=16, in_int_bits=5, in_frac_bits=7, out_frac_bits=24,
                                 exp_range=16.0, exp_depth=2048, normalise="divide"),  # widest words
+    "gen_n12_top6_guard": dict(n=12, k=6, in_int_bits=5, in_frac_bits=4, out_frac_bits=9, exp_range=8.0,
+                               exp_depth=64, ln_mant_bits=5, sum_guard_bits=3, sum_exp_range=16.0),  # sum table
+    "gen_n9_full_guard": dict(n=9, k=9, in_int_bits=5, in_frac_bits=3, out_frac_bits=8, exp_range=8.0,
+                              exp_depth=64, ln_mant_bits=4, sum_guard_bits=4),  # guard bits, same range
 }
 ALL = list_configs() + sorted(_GEN)
 RANDOM_LOGITS = 200_000         # lanes of random stimulus per configuration
