@@ -27,7 +27,7 @@ PYTEST_WORKERS ?= 2
 # make exports command-line variables; cocotb reads COVERAGE (Python coverage) and WAVES itself
 unexport COVERAGE WAVES
 
-.PHONY: sim regression test bench-sim
+.PHONY: sim regression test bench-sim sim-stream
 
 # flags take 1 (on) or 0/empty (off); anything else is refused rather than silently ignored
 flag = $(if $(filter-out 0 1,$($(1))),$(error $(1)=$($(1)) is not a flag: use $(1)=1 (on) or $(1)=0 (off)),$(filter 1,$($(1))))
@@ -39,6 +39,11 @@ sim: $(STAMP)
 	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) \
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
 	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)
+
+# the streaming unit (docs/stream.md): CONFIG names a configs/stream/ configuration
+sim-stream: $(STAMP)
+	$(if $(filter paper_n10_decision,$(CONFIG)),$(error make sim-stream needs CONFIG=<a configs/stream/ name, e.g. attn_p8_n4096_full>))
+	$(PY) -m tb.stream.run --config '$(CONFIG)' --sim $(SIM) $(if $(SEED),--seed '$(SEED)') $(if $(DUMP),--dump '$(DUMP)')
 
 regression: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \

@@ -87,7 +87,7 @@ def exp_lookup(cfg: SoftmaxConfig | TableView, exp: np.ndarray, d: np.ndarray) -
     return np.where(d == 0, cfg.one, out)
 
 
-def _write_hex(path: Path, values: np.ndarray, bits: int) -> None:
+def write_hex(path: Path, values: np.ndarray, bits: int) -> None:
     digits = max(1, (bits + 3) // 4)
     path.write_text("".join(f"{int(v):0{digits}x}\n" for v in values))
 
@@ -103,8 +103,8 @@ def write_tables(cfg: SoftmaxConfig, outdir: str | Path) -> dict[str, Path | Non
     outdir.mkdir(parents=True, exist_ok=True)
     t = build_tables(cfg)
     exp_path, ln_path, sum_path = outdir / "exp_table.hex", outdir / "ln_table.hex", outdir / "sum_table.hex"
-    _write_hex(exp_path, t.exp, cfg.out_width)
-    _write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), ln_width(cfg))
-    _write_hex(sum_path, t.sum_exp, cfg.sum_frac_bits + 1)
+    write_hex(exp_path, t.exp, cfg.out_width)
+    write_hex(ln_path, t.ln if t.ln is not None else np.zeros(1, np.int64), ln_width(cfg))
+    write_hex(sum_path, t.sum_exp, cfg.sum_frac_bits + 1)
     return {"exp": exp_path, "ln": ln_path if t.ln is not None else None,
             "sum": sum_path if cfg.has_sum_table else None}

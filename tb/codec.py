@@ -34,7 +34,7 @@ def hex_digits(bits: int) -> int:
     return (bits + 3) // 4
 
 
-def _bits_lsb_first(values: np.ndarray, width: int) -> np.ndarray:
+def bits_lsb_first(values: np.ndarray, width: int) -> np.ndarray:
     """values int64 [..., K] (non-negative, < 2^width) -> uint8 bits [..., K*width], LSB first."""
     shifts = np.arange(width, dtype=np.int64)
     bits = (values[..., None] >> shifts) & 1
@@ -66,8 +66,8 @@ def encode_stimulus(codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray, width
     if gaps.size and (gaps.min() < 0 or gaps.max() > GAP_MAX):
         raise ValueError(f"idle gaps must be in 0..{GAP_MAX}")
     unsigned = codes & ((1 << width) - 1)
-    bits = np.concatenate([_bits_lsb_first(unsigned, width), mask.astype(np.uint8),
-                           _bits_lsb_first(gaps[:, None], GAP_BITS)], axis=1)
+    bits = np.concatenate([bits_lsb_first(unsigned, width), mask.astype(np.uint8),
+                           bits_lsb_first(gaps[:, None], GAP_BITS)], axis=1)
     rows = bits_to_hex_rows(bits)
     return np.concatenate([rows, np.full((m, 1), ord("\n"), np.uint8)], axis=1).tobytes()
 

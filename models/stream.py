@@ -1,0 +1,403 @@
+"""The streaming softmax unit (rtl/stream/): rows of 1..N_MAX values arrive as beats of P lanes.
+
+A second architecture of the unit family (docs/stream.md). The datapath is the one of
+docs/numerics.md section 3 applied to a whole row, with two differences that long rows need:
+
+* the full-softmax sum S is accumulated from a second exp table, the *sum table*, with G guard
+  fraction bits (`sum_guard_bits`) and a wider range (`sum_exp_range`), so that the rounding and
+  the dropped tail of up to N_MAX terms stay below half an output LSB whatever the row length;
+* the ln table is addressed from that wider sum (OF+G fraction bits, floor(log2 N_MAX)+1
+  exponents).
+
+Every table comes from models.tables (exp_table, ln_table, exp_lookup) through its table views
+(models.tables.TableView, and LnView for the ln table); nothing here computes a table value.
+The field names (sum_guard_bits, sum_exp_range, sum_frac_bits, sum_depth) are those of the
+parallel unit's sum table (models.config): the two units share that contract.
+
+`StreamUnit` is the variant object: validation of rows, tables, the bit-exact model step, the
+ideal float function and the RTL parameters of rtl/stream/sm_stream_unit.v.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .config import ConfigError
+from .reference import softmax
+from .tables import TableView, write_hex, exp_lookup, exp_table, ln_table
+from .variants.log_domain import ln_address
+
+STREAM_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "stream"
+VARIANTS = ("decision", "full")      # eq. 18; K = N in the log domain (eq. 30 with K = N)
+LANES = (1, 4, 8, 16)
+
+
+def _is_pow2(x: int) -> bool:
+    return x > 0 and (x & (x - 1)) == 0
+
+
+@dataclass(frozen=True)
+class LnView(TableView):
+    """models.tables.TableView plus the fields ln_table reads: the stream unit's ln table, addressed
+    from the guarded sum (OF+G fraction bits, E exponents)."""
+    ln_mant_bits: int = 1
+    ln_depth: int = 0
+
+    @property
+    def uses_ln(self) -> bool:
+        return self.ln_depth > 0
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    name: str
+    variant: str
+    p: int
+    n_max: int
+    in_int_bits: int
+    in_frac_bits: int
+    out_frac_bits: int
+    exp_range: float
+    exp_depth: int
+    mse_vs_ideal_vector_max: float
+    mse_vs_ideal_mean_max: float
+    ln_mant_bits: int = 8
+    sum_guard_bits: int = 0
+    sum_exp_range: float = 0.0      # 0: the output table's range (no extension)
+    description: str = ""
+    source: str = field(default="<dict>", compare=False)
+
+    def __post_init__(self) -> None:
+        def bad(fld: str, why: str) -> ConfigError:
+            return ConfigError(f"{self.source}: field '{fld}': {why}")
+
+        for f in ("p", "n_max", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth",
+                  "ln_mant_bits", "sum_guard_bits"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad(f, f"must be an integer, got {v!r}")
+        for f in ("exp_range", "sum_exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(f, f"must be a finite number, got {v!r}")
+        if self.variant not in VARIANTS:
+            raise bad("variant", f"must be one of {', '.join(map(repr, VARIANTS))}, got {self.variant!r}")
+        if self.p not in LANES:
+            raise bad("p", f"must be one of {LANES}, got {self.p}")
+        if not 2 * self.p <= self.n_max <= 65536 or self.n_max % self.p:
+            raise bad("n_max", f"must be a multiple of p={self.p} in {2 * self.p}..65536, got {self.n_max}")
+        if self.in_int_bits < 1 or self.in_frac_bits < 0 or not 2 <= self.width <= 32:
+            raise bad("in_frac_bits", f"need in_int_bits >= 1, in_frac_bits >= 0 and a width in 2..32, "
+                                      f"got {self.in_int_bits}+{self.in_frac_bits}")
+        if not 1 <= self.out_frac_bits <= 24:
+            raise bad("out_frac_bits", f"must be in 1..24, got {self.out_frac_bits}")
+        if not 2 <= self.exp_depth <= 65536 or not _is_pow2(self.exp_depth):
+            raise bad("exp_depth", f"must be a power of two in 2..65536, got {self.exp_depth}")
+        step = self.exp_range * 2 ** self.in_frac_bits / self.exp_depth
+        if step != int(step) or not _is_pow2(int(step)):
+            raise bad("exp_range", f"exp_range*2^in_frac_bits/exp_depth = {step:g} input LSBs per entry; "
+                                   f"it must be a power of two >= 1")
+        if self.exp_range > 2 ** self.in_int_bits:
+            raise bad("exp_range", f"{self.exp_range:g} exceeds the difference range 2^in_int_bits")
+        if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
+            raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, got {self.ln_mant_bits}")
+        if not 0 <= self.sum_guard_bits <= 24:
+            raise bad("sum_guard_bits", f"must be in 0..24, got {self.sum_guard_bits}")
+        rs = self.sum_range
+        if rs < self.exp_range or rs > 2 ** self.in_int_bits:
+            raise bad("sum_exp_range", f"must be in exp_range..2^in_int_bits "
+                                       f"({self.exp_range:g}..{2 ** self.in_int_bits}), got {rs:g}")
+        depth = rs * 2 ** self.in_frac_bits / (1 << self.exp_step_log2)
+        if depth != int(depth) or not _is_pow2(int(depth)):
+            raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits / 2^s = {depth:g} entries; "
+                                       f"it must be a power of two")
+        for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+            if getattr(self, f) <= 0:
+                raise bad(f, "must be > 0")
+
+    # ---- derived quantities (each computed here only) -----------------------------------------
+    @property
+    def width(self) -> int:
+        return self.in_int_bits + self.in_frac_bits
+
+    @property
+    def code_min(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def code_max(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+    @property
+    def one(self) -> int:
+        return 1 << self.out_frac_bits
+
+    @property
+    def out_width(self) -> int:
+        return self.out_frac_bits + 1
+
+    @property
+    def beats_max(self) -> int:
+        return self.n_max // self.p
+
+    @property
+    def exp_step_log2(self) -> int:
+        return int(self.exp_range * 2 ** self.in_frac_bits / self.exp_depth).bit_length() - 1
+
+    @property
+    def sum_range(self) -> float:
+        return self.sum_exp_range if self.sum_exp_range else self.exp_range
+
+    @property
+    def sum_frac_bits(self) -> int:
+        return self.out_frac_bits + self.sum_guard_bits
+
+    @property
+    def sum_depth(self) -> int:
+        return int(self.sum_range * 2 ** self.in_frac_bits) >> self.exp_step_log2
+
+    @property
+    def sum_width(self) -> int:
+        """S <= N_MAX * 2^(OF+G): OF+G + ceil(log2(N_MAX+1)) bits."""
+        return self.sum_frac_bits + self.n_max.bit_length()
+
+    @property
+    def ln_exponents(self) -> int:
+        """E: exponents of the ln table, p - (OF+G) in 0..E-1 for ONE_s <= S <= N_MAX*ONE_s."""
+        return self.n_max.bit_length()
+
+    @property
+    def idx_width(self) -> int:
+        return max(1, (self.n_max - 1).bit_length())
+
+    @property
+    def guarded(self) -> bool:
+        """The sum's own error (rounding of N_MAX terms + the terms beyond the sum table) is at
+        most 2^-OF relative to S >= 1: half an output LSB each (docs/stream.md, guard bits).
+        The decision unit has no sum: always True."""
+        if self.variant == "decision":
+            return True
+        rounding = self.n_max * 2.0 ** -(self.sum_frac_bits + 1)
+        tail = self.n_max * math.exp(-self.sum_range)
+        return rounding <= 2.0 ** -(self.out_frac_bits + 1) and tail <= 2.0 ** -(self.out_frac_bits + 1)
+
+    # ---- table views for models.tables ---------------------------------------------------------
+    @property
+    def out_view(self) -> TableView:
+        return TableView(self.in_frac_bits, self.out_frac_bits, self.exp_depth, self.exp_step_log2)
+
+    @property
+    def sum_view(self) -> TableView:
+        return TableView(self.in_frac_bits, self.sum_frac_bits, self.sum_depth, self.exp_step_log2)
+
+    @property
+    def ln_view(self) -> LnView:
+        return LnView(self.in_frac_bits, self.sum_frac_bits, self.sum_depth, self.exp_step_log2,
+                         ln_mant_bits=self.ln_mant_bits,
+                         ln_depth=self.ln_exponents << self.ln_mant_bits)
+
+
+_KNOWN = {f.name for f in fields(StreamConfig)} - {"source"}
+_REQUIRED = {f.name for f in fields(StreamConfig)
+             if f.default is MISSING and f.default_factory is MISSING} - {"name", "source"}
+
+
+def stream_config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> StreamConfig:
+    unknown = sorted(set(data) - _KNOWN)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                          f"known fields: {', '.join(sorted(_KNOWN))}")
+    missing = sorted(_REQUIRED - set(data))
+    if missing:
+        raise ConfigError(f"{source}: missing required field(s) {', '.join(map(repr, missing))}")
+    data = dict(data)
+    data.setdefault("name", name or Path(source).stem)
+    return StreamConfig(**data, source=source)
+
+
+def list_stream_configs() -> list[str]:
+    return sorted(p.stem for p in STREAM_CONFIG_DIR.glob("*.toml"))
+
+
+def load_stream_config(name_or_path: str | Path) -> StreamConfig:
+    """A stream configuration by name (configs/stream/<name>.toml) or by path."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = STREAM_CONFIG_DIR / f"{name_or_path}.toml"
+        if not p.is_file():
+            raise ConfigError(f"no stream configuration named '{name_or_path}'; "
+                              f"known: {', '.join(list_stream_configs())}")
+    if not p.is_file():
+        raise ConfigError(f"{p}: configuration file not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return stream_config_from_dict(data, source=str(p), name=p.stem)
+
+
+# ---- rows ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rows:
+    """A batch of rows, padded to a common number of lanes: lanes >= length[r] are not part of
+    row r (keep = 0 on the tail beat); mask False = a masked lane inside the row."""
+    codes: np.ndarray      # int64 [M, L]
+    mask: np.ndarray       # bool [M, L]
+    length: np.ndarray     # int64 [M], 1..N_MAX
+
+    @property
+    def keep(self) -> np.ndarray:
+        return np.arange(self.codes.shape[1])[None, :] < self.length[:, None]
+
+    @property
+    def live(self) -> np.ndarray:
+        return self.keep & self.mask
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    y: np.ndarray          # int64 [M, L]: output codes (0 on masked and absent lanes)
+    argmax: np.ndarray     # int64 [M]: lowest lane index holding the max (0 if no lane is live)
+    zmax: np.ndarray       # int64 [M]
+    s: np.ndarray | None   # int64 [M]: guarded sum, OF+G fraction bits (full)
+    l: np.ndarray | None   # int64 [M]: ln(S) in input LSBs (full)
+
+
+class StreamUnit:
+    """The streaming unit as a variant: validation, tables, model step, ideal, RTL parameters."""
+
+    def __init__(self, cfg: StreamConfig):
+        self.cfg = cfg
+
+    # ---- tables (models.tables is the one source) -----------------------------------------------
+    @cached_property
+    def exp_out(self) -> np.ndarray:
+        return exp_table(self.cfg.out_view)
+
+    @cached_property
+    def exp_sum(self) -> np.ndarray:
+        return exp_table(self.cfg.sum_view)
+
+    @cached_property
+    def ln(self) -> np.ndarray:
+        return ln_table(self.cfg.ln_view)
+
+    @cached_property
+    def ln_width(self) -> int:
+        return max(1, int(self.ln.max()).bit_length())
+
+    def write_tables(self, outdir: str | Path) -> dict[str, Path]:
+        """exp_table.hex (output), sum_table.hex and ln_table.hex for $readmemh."""
+        c, outdir = self.cfg, Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        paths = {k: outdir / f"{k}_table.hex" for k in ("exp", "sum", "ln")}
+        write_hex(paths["exp"], self.exp_out, c.out_width)
+        write_hex(paths["sum"], self.exp_sum, c.sum_frac_bits + 1)
+        write_hex(paths["ln"], self.ln, self.ln_width)
+        return paths
+
+    # ---- validation -----------------------------------------------------------------------------
+    def rows(self, codes: np.ndarray, length: np.ndarray, mask: np.ndarray | None = None) -> Rows:
+        """Validate a padded batch of rows; one ValueError naming the problem otherwise."""
+        c = self.cfg
+        codes = np.asarray(codes)
+        if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be an integer array [M, L], got {codes.dtype} {codes.shape}")
+        codes = codes.astype(np.int64)
+        length = np.asarray(length, np.int64).reshape(-1)
+        if length.shape != (codes.shape[0],):
+            raise ValueError(f"length must have one entry per row ({codes.shape[0]}), got {length.shape}")
+        if length.size and (length.min() < 1 or length.max() > min(c.n_max, codes.shape[1])):
+            raise ValueError(f"row lengths must be in 1..N_MAX={c.n_max} (and <= the {codes.shape[1]} "
+                             f"lanes given), got {length.min()}..{length.max()}")
+        mask = np.ones(codes.shape, bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != codes.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from codes shape {codes.shape}")
+        rows = Rows(codes=codes, mask=mask, length=length)
+        inside = codes[rows.keep]
+        if inside.size and (inside.min() < c.code_min or inside.max() > c.code_max):
+            raise ValueError(f"codes outside the {c.width}-bit signed range [{c.code_min}, {c.code_max}]")
+        return rows
+
+    # ---- the model step -------------------------------------------------------------------------
+    def run(self, rows: Rows) -> StreamResult:
+        """Bit-exact outputs of rtl/stream/sm_stream_unit.v for a batch of rows."""
+        c, live = self.cfg, rows.live
+        any_live = live.any(axis=1)
+        masked = np.where(live, rows.codes, c.code_min - 1)
+        argmax = np.where(any_live, masked.argmax(axis=1), 0)
+        zmax = np.where(any_live, masked.max(axis=1), 0)
+        delta = np.where(live, zmax[:, None] - rows.codes, 0)
+        if c.variant == "decision":
+            y = np.where(live, exp_lookup(c.out_view, self.exp_out, delta), 0)
+            return StreamResult(y=y, argmax=argmax, zmax=zmax, s=None, l=None)
+        # full: guarded sum over the whole row, ln of it, exp table again with the offset
+        s = np.where(live, exp_lookup(c.sum_view, self.exp_sum, delta), 0).sum(axis=1)
+        s_safe = np.maximum(s, c.sum_view.one)
+        l = np.where(any_live, self.ln[ln_address(c.ln_view, s_safe, frac_bits=c.sum_frac_bits)], 0)
+        y = np.where(live, exp_lookup(c.out_view, self.exp_out, delta + l[:, None]), 0)
+        return StreamResult(y=y, argmax=argmax, zmax=zmax, s=s, l=l)
+
+    def ideal(self, rows: Rows) -> np.ndarray:
+        """The float function approximated, on the quantised inputs: exp(z - zmax) (eq. 18) or
+        softmax over the row's live lanes."""
+        x = rows.codes * 2.0 ** -self.cfg.in_frac_bits
+        live = rows.live
+        if self.cfg.variant == "full":
+            return softmax(x, live)
+        xm = np.where(live, x, -np.inf)
+        mx = np.max(xm, axis=1, keepdims=True)
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        return np.where(live, np.exp(xm - mx), 0.0)
+
+    # ---- RTL ------------------------------------------------------------------------------------
+    def rtl_parameters(self, table_dir: str | Path) -> dict[str, int | str]:
+        """Every parameter of rtl/stream/sm_stream_unit.v, tables in table_dir."""
+        c, table_dir = self.cfg, Path(table_dir).resolve()
+        return {
+            "P": c.p,
+            "N_MAX": c.n_max,
+            "FULL": int(c.variant == "full"),
+            "IN_W": c.width,
+            "OUT_FRAC": c.out_frac_bits,
+            "OUT_W": c.out_width,
+            "EXP_ADDR_W": c.exp_depth.bit_length() - 1,
+            "EXP_STEP_LOG2": c.exp_step_log2,
+            "SUM_FRAC": c.sum_frac_bits,
+            "SUM_ADDR_W": c.sum_depth.bit_length() - 1,
+            "SUM_W": c.sum_width,
+            "LN_MANT_BITS": c.ln_mant_bits,
+            "LN_EXP_BITS": max(1, (c.ln_exponents - 1).bit_length()),
+            "LN_DEPTH": c.ln_exponents << c.ln_mant_bits,
+            "LN_W": self.ln_width,
+            "IDX_W": c.idx_width,
+            "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
+            "SUM_TABLE_FILE": str(table_dir / "sum_table.hex"),
+            "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
+        }
+
+    def cycles_per_row(self, length: int) -> int:
+        """Cycles from the first input beat to the last output beat with no stall (the RTL's
+        latency, docs/stream.md): the input pass, the sum pass (full), then the output pass."""
+        beats = -(-length // self.cfg.p)
+        return beats + (beats + 3 if self.cfg.variant == "full" else 0) + beats + 2
+
+
+def unpad(codes: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows padded with a mask whose live lanes are a prefix (e.g. the MiniLM dump) -> their
+    real lengths; a mask with holes is an error (it is not padding)."""
+    mask = np.asarray(mask, bool)
+    length = mask.sum(axis=1)
+    prefix = np.arange(mask.shape[1])[None, :] < length[:, None]
+    if not np.array_equal(prefix, mask):
+        bad = int(np.flatnonzero((prefix != mask).any(axis=1))[0])
+        raise ValueError(f"row {bad}: the mask is not a prefix of live lanes, so it is not padding")
+    if length.min() < 1:
+        raise ValueError(f"row {int(np.argmin(length))} has no live lane")
+    return np.asarray(codes), length.astype(np.int64)

@@ -1,0 +1,146 @@
+"""The streaming unit's contract (models/stream.py): configurations, the cross-check with the
+parallel unit's model, and the guard-bit bound of the K = N sum against float softmax."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from models.config import ConfigError, load_config
+from models.datapath import run_model
+from models.dumps import load_dump
+from models.quantize import quantize
+from models.stream import StreamUnit, list_stream_configs, load_stream_config, unpad
+from tb.build import REPO
+
+
+@pytest.mark.parametrize("name", list_stream_configs())
+def test_shipped_configs_load_and_are_guarded(name):
+    cfg = load_stream_config(name)
+    assert cfg.guarded, f"{name}: the sum's guard bits/range do not meet the bound"
+    assert StreamUnit(cfg).ln.size == cfg.ln_exponents << cfg.ln_mant_bits
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"p": 3}, "'p'"), ({"n_max": 4100}, "'n_max'"), ({"variant": "topk"}, "'variant'"),
+    ({"sum_exp_range": 4.0}, "'sum_exp_range'"), ({"exp_depth": 500}, "'exp_depth'"),
+    ({"bogus": 1}, "bogus"),
+])
+def test_bad_config_is_rejected_naming_the_field(change, named):
+    from models.stream import stream_config_from_dict
+    import tomllib
+    data = tomllib.loads((REPO / "configs/stream/attn_p8_n4096_full.toml").read_text())
+    with pytest.raises(ConfigError, match=named):
+        stream_config_from_dict({**data, **change}, source="t.toml")
+
+
+def test_bad_rows_are_rejected():
+    u = StreamUnit(load_stream_config("attn_p4_n64_full"))
+    with pytest.raises(ValueError, match="row lengths"):
+        u.rows(np.zeros((1, 65), np.int64), [65])
+    with pytest.raises(ValueError, match="signed range"):
+        u.rows(np.full((1, 4), 4096, np.int64), [4])
+    with pytest.raises(ValueError, match="not a prefix"):
+        unpad(np.zeros((1, 4), np.int64), np.array([[1, 0, 1, 0]], bool))
+
+
+def _random_rows(u, rng, m, lanes, length=None):
+    x = rng.normal(0, 3, (m, lanes)) * rng.choice([0.3, 1.0, 3.0], (m, 1))
+    codes = quantize(u.cfg, x)[0]
+    length = rng.integers(1, lanes + 1, m) if length is None else np.full(m, length)
+    return u.rows(codes, length, rng.random((m, lanes)) > 0.1)
+
+
+def test_decision_equals_the_parallel_model_on_the_same_numerics():
+    """Same formats and table as imagenet_n1000_decision: the stream unit must give the parallel
+    unit's outputs and argmax lane for lane (two independent implementations of eq. 18)."""
+    u = StreamUnit(load_stream_config("imagenet_p16_n1024_decision"))
+    par = load_config("imagenet_n1000_decision")
+    rows = _random_rows(u, np.random.default_rng(3), 300, 1000, length=1000)
+    got, ref = u.run(rows), run_model(par, rows.codes, rows.live)
+    assert np.array_equal(got.y, ref.y) and np.array_equal(got.argmax, ref.argmax)
+
+
+def test_full_equals_the_parallel_model_with_the_same_sum_table():
+    """With the parallel unit's (attn_n64_full) sum table (unguarded unless that configuration
+    has guard bits), the stream sum is the parallel sum: outputs equal lane for lane."""
+    par = load_config("attn_n64_full")
+    cfg = dataclasses.replace(load_stream_config("attn_p4_n64_full"),
+                              sum_guard_bits=getattr(par, "sum_guard_bits", 0),
+                              sum_exp_range=getattr(par, "sum_exp_range", 0.0))
+    u = StreamUnit(cfg)
+    rows = _random_rows(u, np.random.default_rng(4), 400, 64, length=64)
+    got, ref = u.run(rows), run_model(par, rows.codes, rows.live)
+    assert np.array_equal(got.y, ref.y) and np.array_equal(got.argmax, ref.argmax)
+
+
+def _bound_violations(u, rows) -> np.ndarray:
+    """Per row: lanes outside the K = N bound of docs/stream.md against float softmax of the
+    quantised row: |y - p| <= eps*p + 2^-(OF+1),
+    eps = exp(2^-FW + 2^-(M+1) + 2^-OF + (2^s - 1) 2^-FW) - 1 (s: table bin of 2^s LSBs),
+    or y = 0 where p <= exp(-R)*(1+eps) (beyond the output table)."""
+    c = u.cfg
+    eps = math.exp(2.0 ** -c.in_frac_bits + 2.0 ** -(c.ln_mant_bits + 1) + 2.0 ** -c.out_frac_bits
+                   + ((1 << c.exp_step_log2) - 1) * 2.0 ** -c.in_frac_bits) - 1
+    y, p = u.run(rows).y / c.one, u.ideal(rows)
+    ok = (np.abs(y - p) <= eps * p + 2.0 ** -(c.out_frac_bits + 1)) | ((y == 0) & (p <= math.exp(-c.exp_range) * (1 + eps)))
+    return (~ok & rows.live).sum(axis=1)
+
+
+def _peaky_long_rows(u, rng, m, n):
+    """One clear peak and n-1 values far below it: the sum's worst case (S near 1, n tiny terms)."""
+    c = u.cfg
+    codes = np.full((m, n), 0, np.int64)
+    codes[:, :] = rng.integers(int(-12 * 2 ** c.in_frac_bits), int(-8.5 * 2 ** c.in_frac_bits), (m, n))
+    codes[np.arange(m), rng.integers(0, n, m)] = 0
+    return u.rows(codes, np.full(m, n))
+
+
+def test_guarded_sum_meets_the_bound_at_every_length():
+    u = StreamUnit(load_stream_config("attn_p8_n4096_full"))
+    rng = np.random.default_rng(5)
+    for n in (1, 7, 64, 1000, 4096):
+        for rows in (_random_rows(u, rng, 40, n, length=n), _peaky_long_rows(u, rng, 20, n)):
+            assert _bound_violations(u, rows).sum() == 0, f"length {n}"
+    rows = _random_rows(u, rng, 200, 4096)                 # random lengths 1..4096
+    assert _bound_violations(u, rows).sum() == 0
+
+
+def test_without_guards_the_error_grows_with_the_row_length():
+    """The check above can fail: the same rows through an unguarded sum break the bound once
+    rows are long (thousands of dropped/rounded tail terms), and not when they are short."""
+    cfg = load_stream_config("attn_p8_n4096_full")
+    bare = StreamUnit(dataclasses.replace(cfg, sum_guard_bits=0, sum_exp_range=0.0))
+    rng = np.random.default_rng(6)
+    assert _bound_violations(bare, _peaky_long_rows(bare, rng, 20, 16)).sum() == 0
+    assert _bound_violations(bare, _peaky_long_rows(bare, rng, 20, 4096)).sum() > 0
+
+
+def test_real_attention_rows_meet_the_bound_at_their_lengths():
+    u = StreamUnit(load_stream_config("attn_p8_n4096_full"))
+    d = load_dump(REPO / "data" / "minilm_attention_scores.npz")
+    codes, length = unpad(quantize(u.cfg, d.logits, d.mask)[0], d.mask)
+    rows = u.rows(codes, length)
+    assert _bound_violations(u, rows).sum() == 0
+    c = u.cfg
+    y, p = u.run(rows).y / c.one, u.ideal(rows)
+    mse = ((y - p) ** 2 * rows.live).sum(axis=1) / rows.live.sum(axis=1)
+    assert mse.max() <= c.mse_vs_ideal_vector_max and mse.mean() <= c.mse_vs_ideal_mean_max
+
+
+IMAGENET_DUMP = REPO / "data" / "imagenet_lite0_logits.npz"
+
+
+@pytest.mark.skipif(not IMAGENET_DUMP.is_file(), reason=f"{IMAGENET_DUMP.name} not in data/ (another issue produces it)")
+def test_real_imagenet_rows_meet_the_bound_and_the_guards_matter():
+    """1000-class rows: the guarded unit meets the bound on every lane; the unguarded sum (the
+    same unit without guard bits and range) breaks it on many lanes."""
+    cfg = load_stream_config("imagenet_p16_n1024_full")
+    d = load_dump(IMAGENET_DUMP)
+    guarded, bare = StreamUnit(cfg), StreamUnit(dataclasses.replace(cfg, sum_guard_bits=0, sum_exp_range=0.0))
+    codes, length = unpad(quantize(cfg, d.logits, d.mask)[0], d.mask)
+    rows = guarded.rows(codes, length)
+    assert _bound_violations(guarded, rows).sum() == 0
+    assert _bound_violations(bare, rows).sum() > 100

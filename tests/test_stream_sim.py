@@ -1,0 +1,104 @@
+"""The streaming unit's RTL (rtl/stream/) against models.stream through tb/stream: lint, the
+verification run on both simulators, N_MAX rows, latency, and fault injection caught."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.stream import StreamUnit, list_stream_configs, load_stream_config
+from tb.stream import run as stream_run
+from tb.stream.build import RESCALE_TOP, lint, prepare
+from tb.stream.sim import FAULTS, inject, simulate, to_beats
+
+SMALL = "attn_p4_n64_full"
+
+
+@pytest.mark.parametrize("tool", ["verilator", "iverilog"])
+@pytest.mark.parametrize("name", list_stream_configs())
+def test_lint_clean(name, tool, tmp_path):
+    u = StreamUnit(load_stream_config(name))
+    u.write_tables(tmp_path)
+    ok, out = lint(u, tool, tmp_path)
+    assert ok, f"{tool} on {name} is not clean:\n{out}"
+
+
+@pytest.mark.parametrize("tool", ["verilator", "iverilog"])
+def test_rescale_probe_lint_clean(tool, tmp_path):
+    u = StreamUnit(load_stream_config("attn_p8_n4096_full"))
+    u.write_tables(tmp_path)
+    ok, out = lint(u, tool, tmp_path, top=RESCALE_TOP)
+    assert ok, f"{tool} on {RESCALE_TOP} is not clean:\n{out}"
+
+
+def test_inconsistent_parameters_stop_elaboration(tmp_path):
+    u = StreamUnit(load_stream_config(SMALL))
+    u.write_tables(tmp_path)
+    bad = u.rtl_parameters(tmp_path)
+    bad["SUM_W"] += 1
+    u.rtl_parameters = lambda d: bad          # this instance only
+    ok, out = lint(u, "iverilog", tmp_path)
+    assert not ok and "SUM_W_must_be" in out, out
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_verification_run_passes_with_full_coverage(sim, tmp_path):
+    out = tmp_path / "summary.json"
+    rc = stream_run.main(["--config", SMALL, "--sim", sim, "--rows", "48",
+                          "--real-limit", "600" if sim == "icarus" else "0", "--out", str(out)])
+    s = json.loads(out.read_text())
+    assert rc == 0 and s["passed"], json.dumps(s["tests"], indent=1)[:3000]
+    assert s["tests"]["reset"]["rows"] == 8 and s["tests"]["reset"]["beats_cut"] > 0    # a reset in the output pass
+    assert s["tests"]["corners"]["rows_ok"] == s["tests"]["corners"]["rows"]
+    holes = {k: v["missing"] for k, v in s["coverage"].items() if v["missing"]}
+    assert not holes, f"coverage holes: {holes}"
+
+
+@pytest.mark.parametrize("name", ["attn_p8_n4096_full", "imagenet_p16_n1024_decision"])
+def test_corner_rows_up_to_n_max_are_exact(name):
+    u = StreamUnit(load_stream_config(name))
+    block = stream_run.corners(u, np.random.default_rng(2))
+    assert block.rows.length.max() == u.cfg.n_max
+    res = stream_run.run_block(prepare(u, "icarus"), block, np.random.default_rng(2).random(31) < 0.6, None)
+    assert res["passed"], res
+
+
+@pytest.mark.parametrize("n", [1, 5, 63, 64])
+def test_latency_per_row_is_as_documented(n):
+    u = StreamUnit(load_stream_config(SMALL))
+    rows = u.rows(np.arange(64, dtype=np.int64)[None, :] % 17, [n])
+    v, log_in, log_out, _ = simulate(prepare(u, "icarus"), rows, to_beats(u, rows), np.arange(1), np.ones(1, bool))
+    assert v.passed
+    assert log_out.cycles[-1] - log_in.cycles[0] + 1 == u.cycles_per_row(n)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_fault_is_caught(fault):
+    u = StreamUnit(load_stream_config(SMALL))
+    rng = np.random.default_rng(7)
+    block = stream_run.random_rows(u, rng, 12)
+    build = prepare(u, "icarus")
+    clean, *_ = simulate(build, block.rows, block.beats, block.expected, np.ones(1, bool))
+    assert clean.passed, clean.mismatches
+    bad_beats, row = inject(block.beats, fault, rng)
+    v, *_ = simulate(build, block.rows, bad_beats, block.expected, np.ones(1, bool))
+    assert not v.passed, f"{fault} on row {row} went unnoticed"
+    assert v.kinds, v
+
+
+@pytest.mark.parametrize("p", [1, 8, 16])
+def test_every_lane_count_is_exact(p, tmp_path):
+    """P = 1, 8, 16 (P = 4 is attn_p4_n64_full above): lint, corners and random rows, exact."""
+    import dataclasses
+    cfg = dataclasses.replace(load_stream_config(SMALL), p=p, name=f"{SMALL}_p{p}_test")
+    u = StreamUnit(cfg)
+    u.write_tables(tmp_path)
+    for tool in ("verilator", "iverilog"):
+        ok, out = lint(u, tool, tmp_path)
+        assert ok, f"{tool}, P = {p}:\n{out}"
+    build = prepare(u, "icarus", root=tmp_path)
+    rng = np.random.default_rng(p)
+    for block in (stream_run.corners(u, rng), stream_run.random_rows(u, rng, 24)):
+        res = stream_run.run_block(build, block, rng.random(29) < 0.6, None)
+        assert res["passed"], (block.name, res)
