@@ -13,6 +13,8 @@
 #                     code coverage, summary table in results/regression.md
 #   make test         the whole pytest suite (pytest -n 2 tests/), quick vector counts
 #   make bench-sim    verified vectors/s of the environment beside a bare cocotb loop (N = 10)
+#   make sim DESIGN=path/to/design.toml   verify your own unit (tb/byo, docs/byo.md)
+#   make sim-stream CONFIG=<configs/stream name>   the streaming unit (tb/stream, docs/stream.md)
 
 CONFIG   ?= paper_n10_decision
 SIM      ?= verilator
@@ -29,16 +31,24 @@ unexport COVERAGE WAVES
 
 .PHONY: sim regression test bench-sim sim-stream
 
+comma := ,
 # flags take 1 (on) or 0/empty (off); anything else is refused rather than silently ignored
 flag = $(if $(filter-out 0 1,$($(1))),$(error $(1)=$($(1)) is not a flag: use $(1)=1 (on) or $(1)=0 (off)),$(filter 1,$($(1))))
 # paths on the command line are relative to where the user typed make (make -C changes directory)
 SMX_CALLER_DIR ?= $(or $(PWD),$(CURDIR))
 export SMX_CALLER_DIR
 
+# DESIGN=path/to/design.toml: your own unit through the generic path (docs/byo.md)
 sim: $(STAMP)
+ifdef DESIGN
+	$(PY) -m tb.byo.run --design '$(DESIGN)' --sim $(SIM) \
+	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test $(subst $(comma), ,$(TEST))) $(if $(DUMP),--dump '$(DUMP)') \
+	  $(if $(call flag,WAVES),--waves)
+else
 	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) \
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
 	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)
+endif
 
 # the streaming unit (docs/stream.md): CONFIG names a configs/stream/ configuration
 sim-stream: $(STAMP)

@@ -148,6 +148,24 @@ def _write_tables(cfg: SoftmaxConfig, cdir: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
+def scoped_environ(values: dict[str, str], drop: tuple[str, ...] = ()):
+    """Set (and drop) environment variables for the duration of a block: the cocotb runner
+    reads its settings from os.environ."""
+    saved = {k: os.environ.get(k) for k in (*values, *drop)}
+    os.environ.update(values)
+    for k in drop:
+        os.environ.pop(k, None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
 def _make_flags(flags: str):
     """Extra Make variables for a simulator's own C++ build (the runner runs make itself)."""
     saved = os.environ.get("MAKEFLAGS")

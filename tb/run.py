@@ -31,7 +31,7 @@ from models.config import ConfigError, SoftmaxConfig, list_configs, load_config
 from models.dumps import Dump, DumpError, load_dump
 
 from . import provenance, testplan
-from .build import REPO, TOPLEVEL, design_identity, prepare, rtl_sources
+from .build import REPO, TOPLEVEL, design_identity, prepare, rtl_sources, scoped_environ
 from .codecov import code_coverage
 from .protocol import block_depth
 from .simulators import SIMULATORS, Simulator, simulator
@@ -322,22 +322,6 @@ def _simulator_dies_with_us():
 
 
 @contextmanager
-def _environ(values: dict[str, str], drop: tuple[str, ...] = ()):
-    saved = {k: os.environ.get(k) for k in (*values, *drop)}
-    os.environ.update(values)
-    for k in drop:
-        os.environ.pop(k, None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextmanager
 def _progress(tests_dir: Path, tests: list[str], log, every_s: float = 10.0):
     """Print a line as each test of the simulator run finishes (each writes tests/<name>.json),
     and every few seconds while a long test runs (tests/<name>.progress), so a long run shows
@@ -437,7 +421,7 @@ def _execute(req: RunRequest, log, t0: float) -> dict:
     # go through os.environ for the duration of the call.
     try:
         # COVERAGE (e.g. exported by `make sim COVERAGE=1`) would make cocotb collect Python coverage
-        with _environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")), \
+        with scoped_environ(env, drop=("PYTEST_CURRENT_TEST", "COVERAGE", "COCOTB_USER_COVERAGE")), \
                 _progress(results / "tests", req.tests, log), _simulator_dies_with_us():
             get_runner(req.sim).test(
                 test_module="tb.tests", hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
