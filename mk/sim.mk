@@ -7,6 +7,8 @@
 #       without DUMP the bundled dumps in data/ that fit N are replayed (the digits CNN logits on
 #       the default configuration). Results: results/<config>/<sim>/summary.json, results.xml,
 #       coverage.txt, sim.log; COVERAGE=1 (Verilator) adds the annotated line+toggle coverage.
+#       DUMP_FROM=probabilities DUMP_MAP=predictions:logits,ground_truth:labels: replay another
+#       tool's file directly (models.dumps.open_dump_arg; `make import-dump` converts it once).
 #       MODEL=fxp: the scoreboard's expected values come from the fxpmath reference
 #       (models/fxp_reference.py), cross-checked against the numpy model on every vector.
 #   make regression   every configuration on both simulators (pytest -n 2), full vector counts,
@@ -47,6 +49,7 @@ ifdef DESIGN
 else
 	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) \
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
+	  $(if $(DUMP_FROM),--dump-from '$(DUMP_FROM)') $(if $(DUMP_MAP),--dump-map '$(DUMP_MAP)') \
 	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)
 endif
 
@@ -55,11 +58,15 @@ sim-stream: $(STAMP)
 	$(if $(filter paper_n10_decision,$(CONFIG)),$(error make sim-stream needs CONFIG=<a configs/stream/ name, e.g. attn_p8_n4096_full>))
 	$(PY) -m tb.stream.run --config '$(CONFIG)' --sim $(SIM) $(if $(SEED),--seed '$(SEED)') $(if $(DUMP),--dump '$(DUMP)')
 
+# SHARD=i/n runs the i-th of n deterministic parts (each machine the same SEED); SEEDS=k runs k
+# seeds per configuration (the nightly profile); docs/regression.md merges the shards
 regression: $(STAMP)
+	$(if $(and $(SHARD),$(if $(SEED),,1)),$(error SHARD needs SEED=<n>: every shard must use the same seed))
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \
 	  tests/test_sim.py tests/test_sim_codecov.py \
 	  --smx-profile full $(if $(SEED),--smx-seed $(SEED),--smx-seed random) -v \
-	  --junitxml=results/regression.xml
+	  $(if $(SHARD),--shard $(SHARD)) $(if $(SEEDS),--smx-seeds $(SEEDS)) \
+	  --junitxml=results/regression$(if $(SHARD),-$(subst /,of,$(SHARD))).xml
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/

@@ -8,6 +8,10 @@ Format (docs/dumps.md is the full description):
     meta     str (0-d)        JSON object: model, dataset, captured, command, date, ...
     row_*    any     [M]      optional per-row information (row_layer, row_head, row_source, ...)
 
+Files from other tools (an .npz/.npy/.csv with other key names, or softmax probabilities) are
+read by `open_dump_arg` (key mapping, probabilities -> logits) and written in this format by
+`import_dump` (`python -m scripts.import_dump`).
+
 `load_dump` and `save_dump` share one validator, so a file written by `save_dump` always loads,
 and a file that does not load could not have been written. Every problem raises one `DumpError`
 that names the file and the problem; nothing is dropped or clipped silently: every conversion
@@ -29,6 +33,12 @@ __all__ = [
     "DumpError",
     "load_dump",
     "save_dump",
+    "open_dump_arg",
+    "import_dump",
+    "parse_key_map",
+    "dump_sha256",
+    "IMPORT_HINT",
+    "DROP",
     "pad_to",
     "PROB_FLOOR",
     "PROB_SUM_TOL",
@@ -37,7 +47,9 @@ __all__ = [
 ]
 
 #: Probabilities below this are clamped to it before the log (ln(1e-30) = -69.08), so that a
-#: probability of exactly 0 (float underflow in the producer) still gives a finite logit.
+#: probability of exactly 0 (float underflow in the producer) still gives a finite logit. The
+#: floor is the smallest logit an imported probabilities file can have; anything at or below
+#: the unit's input range minimum saturates there (models.quantize reports it).
 PROB_FLOOR = 1e-30
 #: A row "looks like probabilities" when all its live values are in [0, 1] and they sum to 1
 #: within this tolerance.
@@ -49,6 +61,11 @@ PAD_VALUE = 0.0
 
 _ROW_PREFIX = "row_"
 _KNOWN_KEYS = ("logits", "mask", "labels", "meta")
+#: Key-map target that drops a source array on import (said in the notes, never silent).
+DROP = "-"
+#: How to bring a file from another tool into this format (quoted by the loader's errors).
+IMPORT_HINT = ("import it with `python -m scripts.import_dump IN OUT --map SRC:logits[,SRC:labels]"
+               " [--from probabilities]` (or `make import-dump IN=... OUT=... MAP=... FROM=probabilities`)")
 
 
 class DumpError(ValueError):
@@ -200,8 +217,11 @@ def _validate(
     *,
     n_lanes: int | None,
     from_probabilities: bool,
+    prob_floor: float = PROB_FLOOR,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, np.ndarray], list[str]]:
     notes: list[str] = []
+    if not 0.0 < prob_floor < 1.0:
+        raise _fail(src, f"probability floor must be in (0, 1), got {prob_floor!r}")
     x = _as_float64(src, logits, notes)
     m, n = x.shape
     if n_lanes is not None and n > n_lanes:
@@ -217,10 +237,10 @@ def _validate(
                 "from_probabilities=True but the rows are not probabilities "
                 f"(live values in [0, 1] summing to 1 within {PROB_SUM_TOL})",
             )
-        clamped = int(((x < PROB_FLOOR) & mk).sum())
-        x = np.where(mk, np.log(np.maximum(x, PROB_FLOOR)), 0.0)
+        clamped = int(((x < prob_floor) & mk).sum())
+        x = np.where(mk, np.log(np.maximum(x, prob_floor)), 0.0)
         notes.append(
-            f"converted from probabilities: logit = ln(max(p, {PROB_FLOOR:g})) on live lanes "
+            f"converted from probabilities: logit = ln(max(p, {prob_floor:g})) on live lanes "
             f"({clamped} value(s) clamped at the floor); this equals the original logits up to "
             "a per-row constant, which softmax ignores"
         )
@@ -228,7 +248,8 @@ def _validate(
         raise _fail(
             src,
             "every row looks like probabilities (live values in [0, 1] summing to 1 within "
-            f"{PROB_SUM_TOL}), not logits; pass from_probabilities=True to convert them with ln",
+            f"{PROB_SUM_TOL}), not logits; convert them with ln: from_probabilities=True in Python, "
+            "DUMP_FROM=probabilities on make sim/report/peer, or " + IMPORT_HINT,
         )
     return x, mk, lb, rw, notes
 
@@ -237,15 +258,18 @@ def _validate(
 # Reader
 
 
-def load_dump(path: str | Path, n_lanes: int | None = None, from_probabilities: bool = False) -> Dump:
+def load_dump(
+    path: str | Path, n_lanes: int | None = None, from_probabilities: bool = False, prob_floor: float = PROB_FLOOR
+) -> Dump:
     """Read and validate a dump. `n_lanes`: the unit's N; more lanes than that is an error (fewer is
-    fine: see `pad_to`). `from_probabilities`: accept softmax outputs and convert them with ln."""
+    fine: see `pad_to`). `from_probabilities`: accept softmax outputs and convert them with
+    ln(max(p, prob_floor))."""
     p = Path(path)
     src = str(p)
     if not p.is_file():
         raise _fail(src, "file not found")
     if not zipfile.is_zipfile(p):
-        raise _fail(src, "not an .npz archive (expected a file written by numpy.savez / save_dump)")
+        raise _fail(src, f"not an .npz archive (expected a file written by numpy.savez / save_dump); {IMPORT_HINT}")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -255,7 +279,8 @@ def load_dump(path: str | Path, n_lanes: int | None = None, from_probabilities: 
         raise _fail(src, f"corrupt .npz archive: {exc}") from None
 
     if "logits" not in arrays:
-        raise _fail(src, f"no 'logits' array (keys present: {sorted(arrays) or 'none'})")
+        raise _fail(src, f"no 'logits' array (keys present: {sorted(arrays) or 'none'}); if it comes from "
+                         f"another tool, {IMPORT_HINT}")
     unknown = [k for k in arrays if k not in _KNOWN_KEYS and not k.startswith(_ROW_PREFIX)]
     if unknown:
         raise _fail(src, f"unknown key(s) {sorted(unknown)}; allowed: {list(_KNOWN_KEYS)} and '{_ROW_PREFIX}*'")
@@ -269,6 +294,7 @@ def load_dump(path: str | Path, n_lanes: int | None = None, from_probabilities: 
         rows,
         n_lanes=n_lanes,
         from_probabilities=from_probabilities,
+        prob_floor=prob_floor,
     )
     meta = _read_meta(src, arrays.get("meta"), notes)
     return Dump(logits=logits, mask=mask, labels=labels, meta=meta, path=p, notes=notes, rows=rows)
@@ -355,3 +381,203 @@ def pad_to(dump: Dump, n: int) -> Dump:
     mask = np.pad(dump.mask, ((0, 0), (0, extra)), constant_values=False)
     notes = [*dump.notes, f"padded from {dump.n} to {n} lanes with {extra} masked lane(s) (value {PAD_VALUE})"]
     return replace(dump, logits=logits, mask=mask, notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Files from other tools: key mapping, probabilities, .npy and .csv
+
+_NPY_KEY = "array"  # the name a .npy file's single array goes by in a key map
+
+
+def parse_key_map(text: str | Mapping[str, str] | None) -> dict[str, str]:
+    """'predictions:logits,ground_truth:labels' -> {'predictions': 'logits', ...}. Targets: logits,
+    mask, labels, row_<name>, or '-' (drop the source array, said in the notes)."""
+    if text is None:
+        return {}
+    pairs = list(text.items()) if isinstance(text, Mapping) else []
+    if not isinstance(text, Mapping):
+        for item in filter(None, (t.strip() for t in str(text).split(","))):
+            src, sep, dst = item.partition(":")
+            if not sep or not src.strip() or not dst.strip():
+                raise DumpError(f"key map entry {item!r} must be SOURCE:TARGET (e.g. predictions:logits)")
+            pairs.append((src.strip(), dst.strip()))
+    out: dict[str, str] = {}
+    for src, dst in pairs:
+        if dst not in ("logits", "mask", "labels", DROP) and not (dst.startswith(_ROW_PREFIX) and dst != _ROW_PREFIX):
+            raise DumpError(f"key map target {dst!r} (for {src!r}) must be logits, mask, labels, row_<name> or {DROP!r}")
+        if src in out:
+            raise DumpError(f"key map names source {src!r} twice")
+        out[src] = dst
+    targets = [d for d in out.values() if d != DROP]
+    dup = sorted({d for d in targets if targets.count(d) > 1})
+    if dup:
+        raise DumpError(f"key map sends two sources to {dup}")
+    return out
+
+
+def _read_csv(src: str, p: Path, key_map: dict[str, str], notes: list[str]) -> dict[str, np.ndarray]:
+    """One vector per line. A first line with a non-numeric cell is a header: columns it names in
+    the key map go to their target (labels, row_*), every other column is a logit lane."""
+    import csv
+
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            lines = [row for row in csv.reader(f) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise _fail(src, f"cannot read as CSV: {exc}") from None
+    if not lines:
+        raise _fail(src, "CSV file is empty")
+
+    def number(cell: str) -> bool:
+        try:
+            float(cell)
+            return True
+        except ValueError:
+            return False
+
+    header = None if all(number(c) for c in lines[0]) else [c.strip() for c in lines[0]]
+    body = lines[1:] if header else lines
+    if not body:
+        raise _fail(src, "CSV file has a header but no data rows")
+    widths = {len(r) for r in body}
+    if len(widths) != 1 or (header and widths != {len(header)}):
+        raise _fail(src, f"CSV rows have different numbers of columns: {sorted(widths | ({len(header)} if header else set()))}")
+    try:
+        table = np.array([[float(c) for c in r] for r in body])
+    except ValueError as exc:
+        raise _fail(src, f"CSV has a non-numeric cell below the header: {exc}") from None
+    if header is None:
+        notes.append(f"CSV without header: {table.shape[0]} rows x {table.shape[1]} columns, all logit lanes")
+        return {_NPY_KEY: table}
+    out, lanes = {}, []
+    for j, name in enumerate(header):
+        target = key_map.get(name)
+        if target is None or target == "logits":
+            lanes.append(j)
+        elif target != DROP:
+            col = table[:, j]
+            out[name] = col.astype(np.int64) if target == "labels" and np.array_equal(col, np.round(col)) else col
+        else:
+            notes.append(f"CSV column {name!r} dropped (mapped to {DROP!r})")
+    out[_NPY_KEY] = table[:, lanes]
+    notes.append(f"CSV header: columns {[header[j] for j in lanes][:3]}... ({len(lanes)}) are the logit lanes")
+    return out
+
+
+def _read_foreign(src: str, p: Path, key_map: dict[str, str], notes: list[str]) -> dict[str, np.ndarray]:
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        if suffix == ".npy":
+            return {_NPY_KEY: np.load(p, allow_pickle=False)}
+    except ValueError as exc:
+        raise _fail(src, f"cannot be read without pickle (object arrays are not allowed): {exc}") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise _fail(src, f"cannot read: {exc}") from None
+    if suffix == ".csv":
+        return _read_csv(src, p, key_map, notes)
+    raise _fail(src, f"unsupported file type {suffix!r} (import reads .npz, .npy or .csv)")
+
+
+def _apply_key_map(src: str, arrays: dict[str, np.ndarray], key_map: dict[str, str], notes: list[str]) -> dict:
+    missing = sorted(k for k in key_map if k not in arrays and k != _NPY_KEY)
+    if missing:
+        raise _fail(src, f"key map names {missing}, not in the file (keys present: {sorted(arrays)})")
+    out = {}
+    for key, arr in arrays.items():
+        target = key_map.get(key, "logits" if key == _NPY_KEY else key)
+        if target == DROP:
+            notes.append(f"array {key!r} dropped (mapped to {DROP!r})")
+            continue
+        if target != key and key != _NPY_KEY:
+            notes.append(f"array {key!r} read as {target!r}")
+        out[target] = arr
+    unknown = sorted(k for k in out if k not in _KNOWN_KEYS and not k.startswith(_ROW_PREFIX))
+    if unknown:
+        raise _fail(src, f"array(s) {unknown} have no place in a dump; map them with --map KEY:logits|mask|labels|"
+                         f"row_<name>, or drop them with KEY:{DROP}")
+    if "logits" not in out:
+        raise _fail(src, f"no array is mapped to 'logits' (keys present: {sorted(arrays)}); use --map KEY:logits")
+    return out
+
+
+def open_dump_arg(
+    path: str | Path,
+    *,
+    n_lanes: int | None = None,
+    from_probabilities: bool = False,
+    key_map: str | Mapping[str, str] | None = None,
+    prob_floor: float = PROB_FLOOR,
+) -> Dump:
+    """A dump given on a command line: a project .npz as `load_dump` reads it, or (with a key map,
+    or any .npy/.csv) a file from another tool, mapped and converted in memory. Every mapping and
+    conversion is in the returned `Dump.notes`; the file itself is not changed."""
+    p = Path(path)
+    src = str(p)
+    km = parse_key_map(key_map)
+    if p.suffix.lower() == ".npz" and not km:
+        return load_dump(p, n_lanes=n_lanes, from_probabilities=from_probabilities, prob_floor=prob_floor)
+    if not p.is_file():
+        raise _fail(src, "file not found")
+    notes: list[str] = [f"read from another tool's file ({p.suffix.lower()}) with key map {km or 'none'}"]
+    arrays = _apply_key_map(src, _read_foreign(src, p, km, notes), km, notes)
+    rows = {k: v for k, v in arrays.items() if k.startswith(_ROW_PREFIX)}
+    logits, mask, labels, rows, vnotes = _validate(
+        src, arrays["logits"], arrays.get("mask"), arrays.get("labels"), rows,
+        n_lanes=n_lanes, from_probabilities=from_probabilities, prob_floor=prob_floor,
+    )
+    meta = _read_meta(src, arrays.get("meta"), vnotes)
+    return Dump(logits=logits, mask=mask, labels=labels, meta=meta, path=p, notes=notes + vnotes, rows=rows)
+
+
+def dump_sha256(path: str | Path) -> str:
+    """Hex sha256 of a dump file's bytes: what a run summary records to say which stimulus it replayed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_dump(
+    src: str | Path,
+    out: str | Path,
+    *,
+    key_map: str | Mapping[str, str] | None = None,
+    from_probabilities: bool = False,
+    prob_floor: float = PROB_FLOOR,
+    command: str = "",
+    meta: Mapping[str, Any] | None = None,
+) -> Dump:
+    """Read another tool's file with `open_dump_arg` and write it as a project dump at `out`
+    (written to a temporary name, then renamed: never half a file). Returns the dump as written,
+    with the conversions in its notes and in meta['import_notes']."""
+    import datetime as dt
+    import os
+
+    d = open_dump_arg(src, from_probabilities=from_probabilities, key_map=key_map, prob_floor=prob_floor)
+    out_p = Path(out)
+    if out_p.resolve() == Path(src).resolve():
+        raise _fail(str(out_p), "the output must not overwrite the input")
+    full_meta = {
+        "model": "unknown (imported)", "dataset": "unknown (imported)", "captured": "unknown (imported)",
+        **{k: v for k, v in d.meta.items()},
+        **dict(meta or {}),
+        "command": command or f"import_dump({str(src)!r})",
+        "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "imported_from": Path(src).name,
+        "imported_sha256": dump_sha256(src),
+        "import_notes": list(d.notes),
+    }
+    mask = None if d.mask.all() else d.mask
+    tmp = out_p.with_name(f".{out_p.stem}.partial.npz")
+    try:
+        save_dump(tmp, d.logits, mask=mask, labels=d.labels, meta=full_meta, rows=d.rows)
+        os.replace(tmp, out_p)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return replace(d, path=out_p, meta=full_meta)

@@ -12,6 +12,7 @@ Subcommands:
              layer and head, one row per (sentence, layer, head, query position), masked key
              lanes = padding. Needs the capture env.
 
+Run from the repository root as `python -m scripts.capture_logits SUBCOMMAND ...`.
 Every dump records the exact command, the date and what was captured in its meta.
 Nothing is truncated silently: a sentence longer than the lane count is an error.
 """
@@ -28,11 +29,7 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a file: make `models` importable
-    sys.path.insert(0, str(REPO))
-
-from models.dumps import DumpError, save_dump  # noqa: E402
+from models.dumps import DumpError, save_dump
 
 
 class CaptureError(RuntimeError):
@@ -53,12 +50,7 @@ def _need(module: str, what: str):
 
 
 def _command() -> str:
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script_s = str(script.relative_to(REPO))
-    except ValueError:
-        script_s = str(script)
-    return shlex.join(["python", script_s, *sys.argv[1:]])
+    return "python -m scripts.capture_logits " + shlex.join(sys.argv[1:])
 
 
 def _base_meta(model: str, dataset: str, captured: str) -> dict[str, Any]:

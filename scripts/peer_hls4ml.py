@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Peer check: hls4ml's softmax (C simulation, g++) beside our unit on the same dumps.
 
-    python scripts/peer_hls4ml.py [--dump data/x.npz ...] [--config NAME ...]
+    python -m scripts.peer_hls4ml [--dump data/x.npz ...] [--dump-from probabilities] [--dump-map K:logits,...]
+                                  [--config NAME ...]
                                   [--impl stable --impl latency] [--out results/peer]
 
 hls4ml is a dependency, not a copy: the pinned PyPI package (requirements.txt) ships the
@@ -44,18 +45,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from models.config import ConfigError, SoftmaxConfig, list_configs, load_config  # noqa: E402
-from models.dumps import Dump, DumpError, load_dump  # noqa: E402
-from models.reference import argmax_agreement, first_argmax, vector_metrics  # noqa: E402
-from scripts.report import (  # noqa: E402
-    Evaluation, ReportError, default_configs, discover_dumps, evaluate, md_cell, rel, write_csv,
+from models.config import ConfigError, SoftmaxConfig
+from models.dumps import Dump, DumpError, load_dump, open_dump_arg  # noqa: F401 (load_dump: tests)
+from models.reference import argmax_agreement, first_argmax, vector_metrics
+from scripts.report import (
+    Evaluation, ReportError, add_dump_options, discover_dumps, evaluate, md_cell, pair_dumps, rel,
+    write_csv,
 )
+
+REPO = Path(__file__).resolve().parent.parent
 
 HARNESS = REPO / "scripts" / "peer" / "hls4ml_softmax.cpp"
 BUILD = REPO / "build" / "peer"
@@ -326,22 +326,22 @@ def write_outputs(rows: list[dict], out_dir: Path) -> None:
     for r in rows:
         L.append("| " + " | ".join(md_cell(r[c]) for c in cols) + " |")
     L.append("")
-    L.append("Regenerate: `make peer` (`python scripts/peer_hls4ml.py`).")
+    L.append("Regenerate: `make peer` (`python -m scripts.peer_hls4ml`).")
     (out_dir / "peer.md").write_text("\n".join(L) + "\n")
 
 
 def run_peer(dump_paths: list[Path], config_names: list[str] | None, impls: tuple[str, ...], out_dir: Path,
-             build_dir: Path = BUILD, progress: bool = True) -> list[dict]:
+             build_dir: Path = BUILD, progress: bool = True, from_probabilities: bool = False,
+             key_map: str | None = None) -> list[dict]:
     from tqdm import tqdm
 
-    all_cfgs = [load_config(c) for c in (config_names or list_configs())]
-    pairs = []
-    for p in dump_paths:
-        d = load_dump(p)
-        cfgs = all_cfgs if config_names else default_configs(d.n, all_cfgs)
-        pairs += [(d, c) for c in cfgs]
+    dumps = [open_dump_arg(p, from_probabilities=from_probabilities, key_map=key_map) for p in dump_paths]
+    pairs, fit_notes = pair_dumps(dumps, config_names)
+    for n in fit_notes:
+        print(f"peer: not compared: {n}", file=sys.stderr)
     if not pairs:
-        raise PeerError("nothing to compare: no dump/configuration pair (see --dump and --config)")
+        raise PeerError("nothing to compare: no dump/configuration pair fits"
+                        + (f" ({'; '.join(fit_notes)})" if fit_notes else " (see --dump and --config)"))
     rows: list[dict] = []
     seen_peer = set()
     for d, c in tqdm(pairs, desc="peer", unit="pair", disable=not progress):
@@ -359,6 +359,7 @@ def run_peer(dump_paths: list[Path], config_names: list[str] | None, impls: tupl
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dump", type=Path, action="append", help="dump .npz (repeatable; default: data/*.npz)")
+    add_dump_options(ap)
     ap.add_argument("--config", action="append", help="configuration (repeatable; default: those whose N fits each dump)")
     ap.add_argument("--impl", action="append", choices=IMPLS, help="hls4ml implementation (default: both)")
     ap.add_argument("--out", type=Path, default=REPO / "results" / "peer")
@@ -366,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     dumps = args.dump or discover_dumps()[0]
     try:
-        rows = run_peer(dumps, args.config, tuple(args.impl or IMPLS), args.out, progress=not args.no_progress)
+        rows = run_peer(dumps, args.config, tuple(args.impl or IMPLS), args.out, progress=not args.no_progress,
+                        from_probabilities=args.dump_from == "probabilities", key_map=args.dump_map)
     except (PeerError, ReportError, DumpError, ConfigError) as e:
         print(f"peer: error: {e}", file=sys.stderr)
         return 2

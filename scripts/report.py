@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Accuracy reports: one Markdown page (with PNG plots) per dump and configuration.
 
-    python scripts/report.py [--results results] [--out results/report]
-                             [--dump data/x.npz ...] [--config NAME_OR_TOML ...] [--table-rows 3]
+    python -m scripts.report [--results results] [--out results/report]
+                             [--dump data/x.npz ...] [--dump-from probabilities] [--dump-map K:logits,...]
+                             [--config NAME_OR_TOML ...] [--table-rows 3]
 
 Every per-vector figure comes from the bit-accurate model (models/) run on the dump: the RTL
 matches that model bit for bit (docs/numerics.md), and the simulation summaries found under
@@ -12,7 +13,13 @@ quotes those summaries and says plainly when there is none. The metrics are the 
 
 Pairing (when --config is not given): a dump is reported on every configuration whose N equals
 the dump's lane count; if there is none, on the configurations with the smallest N that fits
-(the dump is padded with masked lanes by models.dumps.pad_to).
+(the dump is padded with masked lanes by models.dumps.pad_to). With --config, a dump that does not
+fit a named configuration is listed under "Not reported" and the other pairs are reported.
+
+A simulation summary's figures are quoted as this dump's result only when the summary records
+the dump with the same content hash (summary['dumps'][path]['sha256'] == sha256 of the file);
+a run that replayed another file, or a file of the same name whose hash is not recorded or
+differs, is named as such and never quoted as this dump's result.
 """
 from __future__ import annotations
 
@@ -24,18 +31,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from models.config import ConfigError, SoftmaxConfig, list_configs, load_config  # noqa: E402
-from models.datapath import ModelResult, run_model, to_float  # noqa: E402
-from models.dumps import Dump, DumpError, load_dump, pad_to  # noqa: E402
-from models.quantize import QuantReport, quantize  # noqa: E402
-from models.reference import (ArgmaxAgreement, VectorMetrics, argmax_agreement,  # noqa: E402
+from models.config import ConfigError, SoftmaxConfig, list_configs, load_config
+from models.datapath import ModelResult, run_model, to_float
+from models.dumps import Dump, DumpError, dump_sha256, load_dump, open_dump_arg, pad_to  # noqa: F401 (load_dump: tests)
+from models.quantize import QuantReport, quantize
+from models.reference import (ArgmaxAgreement, VectorMetrics, argmax_agreement,
                               first_argmax, ideal, softmax, vector_metrics)
+
+REPO = Path(__file__).resolve().parent.parent
 
 DATA_DIR = REPO / "data"
 RESULTS_DIR = REPO / "results"
@@ -149,14 +154,27 @@ def _dumps_run(data: dict) -> list[str]:
     return out
 
 
-def dump_figures(data: dict, dump_path: Path | None) -> dict | None:
-    """The summary's own per-dump figures for this dump (tb format: summary['dumps'][path])."""
-    if dump_path is None or not isinstance(data.get("dumps"), dict):
-        return None
-    for k, v in data["dumps"].items():
-        if Path(str(k)).name == Path(dump_path).name and isinstance(v, dict):
-            return v
-    return None
+def replay_status(data: dict, dump_path: Path | None) -> tuple[str, dict | None]:
+    """Whether a run summary replayed this very dump: ('this', its figures for it) when it lists a
+    file of the same name with the same sha256; otherwise ('unverified' | 'different' | 'other' |
+    'none', None): same name without a recorded hash, same name with another hash, other files
+    only, no dump at all."""
+    ran = _dumps_run(data)
+    if dump_path is None or not ran:
+        return "none", None
+    entries = data.get("dumps") if isinstance(data.get("dumps"), dict) else {}
+    same = [(k, v) for k, v in entries.items() if Path(str(k)).name == Path(dump_path).name]
+    if not same and Path(dump_path).name in [Path(x).name for x in ran]:
+        return "unverified", None
+    if not same:
+        return "other", None
+    want = dump_sha256(dump_path)
+    for _, v in same:
+        if isinstance(v, dict) and v.get("sha256") == want:
+            return "this", v
+    if any(isinstance(v, dict) and v.get("sha256") for _, v in same):
+        return "different", None
+    return "unverified", None
 
 
 def summary_verdict(s: dict, dump_path: Path | None) -> str:
@@ -175,14 +193,16 @@ def summary_verdict(s: dict, dump_path: Path | None) -> str:
         bad = sorted(t for t, v in tests.items() if isinstance(v, dict) and v.get("status") != "passed")
         if bad:
             verdict += f"; tests not passed: {', '.join(bad)}"
-    ran = _dumps_run(d)
-    names = [Path(x).name for x in ran]
-    if dump_path is None or not ran:
-        verdict += "; it names no dump, so it is not known to have run this one"
-    elif Path(dump_path).name in names:
-        verdict += f"; it replayed this dump ({Path(dump_path).name})"
-    else:
-        verdict += f"; it replayed other stimulus ({', '.join(names)}), not this dump"
+    names = ", ".join(Path(x).name for x in _dumps_run(d))
+    status, _ = replay_status(d, dump_path)
+    verdict += {
+        "none": "; it names no dump, so it is not known to have run this one",
+        "this": f"; it replayed this dump ({Path(str(dump_path)).name}, same sha256)",
+        "unverified": f"; it replayed a file named {Path(str(dump_path)).name} but records no sha256, so it is not "
+                      "known to be this dump's content",
+        "different": f"; it replayed a different file named {Path(str(dump_path)).name} (another sha256), not this dump",
+        "other": f"; it replayed other stimulus ({names}), not this dump",
+    }[status]
     return verdict
 
 
@@ -224,13 +244,22 @@ def table_rows(ev: Evaluation, n_rows: int) -> list[int]:
     return rows
 
 
+def class_name(dump: Dump, lane: int) -> str | None:
+    """The lane's class name when the dump's meta lists them (meta['classes'], one per lane; the
+    first of comma-separated synonyms), else None."""
+    names = dump.meta.get("classes")
+    if isinstance(names, list) and lane < len(names) and isinstance(names[lane], str):
+        return names[lane].split(",")[0].strip()
+    return None
+
+
 def top_k_listing(ev: Evaluation, row: int, k: int = TOP_K_TABLE) -> list[dict]:
     """The k largest softmax outputs of a row (lowest lane first on ties) beside the unit's."""
     live = ev.dump.mask[row]
     sm = np.where(live, ev.ref_softmax[row], -np.inf)
     order = np.argsort(-sm, kind="stable")[: min(k, int(live.sum()))]
     lsb = 2.0 ** -ev.cfg.in_frac_bits
-    return [{"rank": i + 1, "lane": int(j), "logit": float(ev.dump.logits[row, j]),
+    return [{"rank": i + 1, "lane": int(j), "class": class_name(ev.dump, int(j)), "logit": float(ev.dump.logits[row, j]),
              "input": float(ev.codes[row, j] * lsb), "softmax": float(ev.ref_softmax[row, j]),
              "unit": float(ev.y[row, j]), "code": int(ev.result.y[row, j])}
             for i, j in enumerate(order)]
@@ -315,7 +344,8 @@ def make_report(cfg: SoftmaxConfig, dump: Dump, out_dir: Path, results_dir: Path
         s["verdict"] = summary_verdict(s, dump.path)
 
     content = {
-        "dump": rel(dump.path) if dump.path is not None else None, "dump_meta": {k: dump.meta.get(k) for k in ("model", "dataset", "captured", "date")},
+        "dump": rel(dump.path) if dump.path is not None else None,
+        "dump_sha256": dump_sha256(dump.path) if dump.path is not None else None, "dump_meta": {k: dump.meta.get(k) for k in ("model", "dataset", "captured", "date")},
         "dump_notes": list(ev.dump.notes), "config": cfg.name, "config_fields": cfg.to_dict(),
         "variant": cfg.variant, "rows": int(ev.dump.m), "vectors": ev.vectors,
         "empty_rows": int((~live).sum()),
@@ -327,7 +357,8 @@ def make_report(cfg: SoftmaxConfig, dump: Dump, out_dir: Path, results_dir: Path
         "simulations": [{"sim": s["sim"], "path": s["path"], "verdict": s["verdict"],
                          "figures": {f: s["data"].get(f) for f in SUMMARY_FIELDS},
                          "dumps_run": _dumps_run(s["data"]),
-                         "this_dump": dump_figures(s["data"], dump.path)} for s in sims],
+                         "replay": replay_status(s["data"], dump.path)[0],
+                         "this_dump": replay_status(s["data"], dump.path)[1]} for s in sims],
     }
     (out_dir / "report.json").write_text(json.dumps(content, indent=1))
     (out_dir / "report.md").write_text(_markdown(cfg, dump, ev, content, results_dir))
@@ -433,17 +464,18 @@ def _markdown(cfg: SoftmaxConfig, dump: Dump, ev: Evaluation, c: dict, results_d
     for t in c["table"]:
         lab = f", label {t['label']}" if t["label"] is not None else ""
         L.append(f"Row {t['row']}{lab}, MSE vs softmax {t['mse_vs_softmax']:.3g}:\n")
-        L.append("| rank | lane | logit | quantised input | softmax | unit | unit code |")
-        L.append("|---|---|---|---|---|---|---|")
+        named = any(e.get("class") for e in t["top"])
+        L.append("| rank | lane |" + (" class |" if named else "") + " logit | quantised input | softmax | unit | unit code |")
+        L.append("|---|---|" + ("---|" if named else "") + "---|---|---|---|---|")
         for e in t["top"]:
-            L.append(f"| {e['rank']} | {e['lane']} | {e['logit']:.5g} | {e['input']:.5g} | {e['softmax']:.8f} | "
-                     f"{e['unit']:.9f} | {e['code']}/{one} |")
+            L.append(f"| {e['rank']} | {e['lane']} |" + (f" {e.get('class') or ''} |" if named else "")
+                     + f" {e['logit']:.5g} | {e['input']:.5g} | {e['softmax']:.8f} | {e['unit']:.9f} | {e['code']}/{one} |")
         L.append("")
     if c["dump_notes"]:
         L.append("## Dump notes\n")
         L.extend(f"- {n}" for n in c["dump_notes"])
         L.append("")
-    L.append(f"Regenerate: `make report` (or `python scripts/report.py --dump {c['dump']} --config {cfg.name}`).\n")
+    L.append(f"Regenerate: `make report` (or `python -m scripts.report --dump {c['dump']} --config {cfg.name}`).\n")
     return "\n".join(L)
 
 
@@ -477,23 +509,31 @@ def default_configs(n: int, configs: list[SoftmaxConfig]) -> list[SoftmaxConfig]
     return [c for c in fits if c.n == smallest]
 
 
-def run_reports(dump_paths: list[Path], config_names: list[str] | None, out_root: Path,
-                results_dir: Path, n_table_rows: int = 3, skipped: list[str] | None = None,
-                progress: bool = True) -> list[dict]:
+def pair_dumps(dumps: list[Dump], config_names: list[str] | None) -> tuple[list[tuple[Dump, SoftmaxConfig]], list[str]]:
+    """(dump, configuration) pairs to report, and a note for every named pair that does not fit."""
     all_cfgs = [load_config(c) for c in (config_names or list_configs())]
-    pairs: list[tuple[Dump, SoftmaxConfig]] = []
-    notes = list(skipped or [])
-    for p in dump_paths:
-        dump = load_dump(p)
+    pairs, notes = [], []
+    for dump in dumps:
         cfgs = all_cfgs if config_names else default_configs(dump.n, all_cfgs)
         if not cfgs:
-            notes.append(f"{rel(p)}: no configuration has N >= {dump.n}")
+            notes.append(f"{rel(dump.path)}: no configuration has N >= {dump.n}")
         for c in cfgs:
             if dump.n > c.n:
-                raise ReportError(f"{p}: {dump.n} lanes do not fit configuration '{c.name}' (N={c.n})")
-            pairs.append((dump, c))
+                notes.append(f"{rel(dump.path)} ({dump.n} lanes) on {c.name}: does not fit N = {c.n}")
+            else:
+                pairs.append((dump, c))
+    return pairs, notes
+
+
+def run_reports(dump_paths: list[Path], config_names: list[str] | None, out_root: Path,
+                results_dir: Path, n_table_rows: int = 3, skipped: list[str] | None = None,
+                progress: bool = True, from_probabilities: bool = False, key_map: str | None = None) -> list[dict]:
+    dumps = [open_dump_arg(p, from_probabilities=from_probabilities, key_map=key_map) for p in dump_paths]
+    pairs, fit_notes = pair_dumps(dumps, config_names)
+    notes = list(skipped or []) + fit_notes
     if not pairs:
-        raise ReportError("nothing to report: no dump/configuration pair (see --dump and --config)")
+        raise ReportError("nothing to report: no dump/configuration pair fits"
+                          + (f" ({'; '.join(fit_notes)})" if fit_notes else " (see --dump and --config)"))
     from tqdm import tqdm
     made = []
     for dump, c in tqdm(pairs, desc="reports", unit="report", disable=not progress):
@@ -503,6 +543,17 @@ def run_reports(dump_paths: list[Path], config_names: list[str] | None, out_root
         made.append(content)
     _write_index(out_root, made, notes, results_dir)
     return made
+
+
+def _index_rtl_cell(s: dict) -> str:
+    """A run's figures only when it verifiably replayed this dump (see replay_status)."""
+    if s.get("replay") == "this":
+        f, d = s["figures"], s["this_dump"] or {}
+        return (f"{s['sim']}: {f.get('mismatches')} mismatches / {f.get('vectors')} vectors, "
+                f"{d.get('vectors', 'n/a')} of them from this dump")
+    why = {"unverified": "same file name, no sha256 recorded", "different": "same name, other content",
+           "other": "other stimulus", "none": "names no dump"}.get(s.get("replay"), "unknown")
+    return f"{s['sim']}: not this dump ({why})"
 
 
 def _write_index(out_root: Path, made: list[dict], notes: list[str], results_dir: Path) -> None:
@@ -515,8 +566,7 @@ def _write_index(out_root: Path, made: list[dict], notes: list[str], results_dir
         link = Path(c["report_dir"]).relative_to(out_root) / "report.md"
         a = c["argmax"]
         sims = c["simulations"]
-        rtl = "; ".join(f"{s['sim']}: {s['figures'].get('mismatches')} mismatches / {s['figures'].get('vectors')} vectors"
-                        for s in sims) if sims else "none found"
+        rtl = "; ".join(_index_rtl_cell(s) for s in sims) if sims else "none found"
         L.append(f"| {Path(c['dump']).stem} | [{c['config']}]({link}) | {c['vectors']} | "
                  f"{_fmt(c['metrics']['vs_softmax']['mse']['mean'])} | {_fmt(c['metrics']['vs_ideal']['mse']['max'])} | "
                  f"{_pct(a['port_vs_float'], a['vectors'])} | {rtl} |")
@@ -536,11 +586,19 @@ def _write_index(out_root: Path, made: list[dict], notes: list[str], results_dir
     (out_root / "index.md").write_text("\n".join(L) + "\n")
 
 
+def add_dump_options(ap: argparse.ArgumentParser) -> None:
+    """--dump-from / --dump-map: replay another tool's file directly (models.dumps.open_dump_arg)."""
+    ap.add_argument("--dump-from", choices=("logits", "probabilities"), default="logits",
+                    help="the dumps hold softmax probabilities: convert with ln (docs/dumps.md)")
+    ap.add_argument("--dump-map", default=None, help="key map for another tool's file, e.g. predictions:logits,ground_truth:labels")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the runs' summaries are")
     ap.add_argument("--out", type=Path, default=None, help="report directory (default RESULTS/report)")
     ap.add_argument("--dump", type=Path, action="append", help="dump .npz (repeatable; default: data/*.npz)")
+    add_dump_options(ap)
     ap.add_argument("--config", action="append", help="configuration name or TOML (repeatable)")
     ap.add_argument("--table-rows", type=int, default=3, help="rows in the top-5 listing (plus the worst)")
     ap.add_argument("--no-progress", action="store_true")
@@ -554,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         dumps, skipped = discover_dumps()
     try:
         made = run_reports(dumps, args.config, out, args.results, args.table_rows, skipped,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, from_probabilities=args.dump_from == "probabilities",
+                           key_map=args.dump_map)
     except (ReportError, DumpError, ConfigError) as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 2

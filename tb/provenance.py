@@ -3,7 +3,6 @@ tool versions, the seed and the command. Written into summary.json, and compared
 and the regression before they quote a run (`matches`)."""
 from __future__ import annotations
 
-import hashlib
 import platform
 import shlex
 import sys
@@ -11,14 +10,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from models.config import SoftmaxConfig
+from models.dumps import dump_sha256 as sha256      # one file hash for dumps, sources and tables
 
 from .simulators import simulator
 
 PACKAGES = ("cocotb", "pyuvm", "numpy", "cocotb-coverage", "fxpmath")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _pkg(name: str) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from models.config import ConfigError, SoftmaxConfig, list_configs, load_config
-from models.dumps import Dump, DumpError, load_dump
+from models.dumps import Dump, DumpError, load_dump, open_dump_arg
 
 from . import provenance, testplan
 from .build import REPO, TOPLEVEL, design_identity, prepare, rtl_sources, scoped_environ
@@ -84,6 +84,11 @@ def check_seed(seed) -> int:
     return v
 
 
+def results_root_default() -> Path:
+    """results/ of the repository, or $SMX_RESULTS_ROOT (a shard of a distributed regression)."""
+    return Path(os.environ.get("SMX_RESULTS_ROOT") or REPO / "results")
+
+
 def configs_by_cost() -> list[str]:
     """Every configuration in configs/, the most expensive to simulate (largest N) first."""
     return sorted(list_configs(), key=lambda c: -load_config(c).n)
@@ -100,16 +105,20 @@ def bundled_dumps() -> list[Path]:
     return out
 
 
-def dumps_for(cfg: SoftmaxConfig, explicit: list[str] | None) -> list[tuple[Path, Dump]]:
+def dumps_for(cfg: SoftmaxConfig, explicit: list[str] | None, options: dict | None = None
+              ) -> list[tuple[Path, Dump]]:
     """The dumps to replay, each loaded once: the explicit ones must fit (DumpError names the
-    configurations that do; a file named twice is refused); otherwise every bundled dump whose
-    lane count is at most N."""
+    configurations that do; a file named twice is refused) and may come from another tool
+    (options: from_probabilities, key_map; models.dumps.open_dump_arg); otherwise every bundled
+    dump whose lane count is at most N."""
     if explicit:
         paths = [user_path(p, "dump") for p in explicit]
         twice = sorted({str(p) for p in paths if paths.count(p) > 1})
         if twice:
             raise DumpError(f"dump(s) listed more than once: {', '.join(twice)}")
-        return [(p, load_dump(p, n_lanes=cfg.n)) for p in paths]
+        return [(p, open_dump_arg(p, n_lanes=cfg.n, **(options or {}))) for p in paths]
+    if options:
+        raise ValueError("DUMP_FROM / DUMP_MAP apply to the dumps named with DUMP=")
     out = []
     for p in bundled_dumps():
         d = load_dump(p)
@@ -178,7 +187,7 @@ class RunRequest:
     @classmethod
     def make(cls, config, sim="verilator", seed=None, tests=None, dumps=None, waves=False, coverage=False,
              profile="quick", results_root=None, build_root=None, mutant=0, plan_override=None,
-             model="numpy") -> "RunRequest":
+             model="numpy", dump_options=None) -> "RunRequest":
         cfg = config if isinstance(config, SoftmaxConfig) else resolve_config(config)
         if model not in MODELS:
             raise ValueError(f"MODEL must be one of {', '.join(MODELS)}, got {model!r}")
@@ -189,10 +198,11 @@ class RunRequest:
         if unknown:
             raise ValueError(f"unknown test(s) {unknown}; known: {', '.join(TESTS)}")
         # bundled dumps only matter to a replay; dumps named by the user are always checked
-        dump_list = dumps_for(cfg, dumps) if dumps or "smx_replay" in tests else []
+        dump_list = dumps_for(cfg, dumps, dump_options) if dumps or "smx_replay" in tests else []
         plan = plan_for(cfg, sim, profile)
         if dumps:                       # dumps named by the user are replayed whole
             plan["smx_replay"]["max_rows"] = None
+            plan["smx_replay"]["dump_options"] = dict(dump_options or {})
         for t, kn in (plan_override or {}).items():
             plan[t] = {**plan[t], **kn}
         notes = []
@@ -205,7 +215,7 @@ class RunRequest:
             notes += [f"dump {p.name}: {n}" for n in d.notes]
         # a coverage build is instrumented (slower, different binary): its results live apart
         label = sim + ("-cov" if coverage else "") + (f"-mut{mutant}" if mutant else "")
-        root = Path(results_root) if results_root else REPO / "results"
+        root = Path(results_root) if results_root else results_root_default()
         results = root / design_identity(cfg) / label
         return cls(cfg, tool, seed, tests, dump_list, bool(dumps), plan, profile, waves, coverage, mutant,
                    model, results, Path(build_root) if build_root else None, notes)
@@ -229,6 +239,11 @@ class RunRequest:
             parts.append(f"MODEL={self.model}")
         if self.explicit_dumps:
             parts.append("DUMP=" + shlex.quote(",".join(str(p) for p, _ in self.dumps)))
+            opts = self.plan["smx_replay"].get("dump_options") or {}
+            if opts.get("from_probabilities"):
+                parts.append("DUMP_FROM=probabilities")
+            if opts.get("key_map"):
+                parts.append(f"DUMP_MAP={shlex.quote(str(opts['key_map']))}")
         if self.tests != list(TESTS) and len(self.tests) > 1:
             parts.append("TEST=" + ",".join(self.tests))
         return " ".join(parts)
@@ -380,10 +395,11 @@ def _junit(xml: Path) -> dict[str, tuple[str, str]]:
 def run(config, sim: str = "verilator", seed=None, tests: list[str] | None = None,
         dumps: list[str] | None = None, waves: bool = False, coverage: bool = False,
         profile: str = "quick", results_root: Path | None = None, build_root: Path | None = None,
-        log=print, mutant: int = 0, plan_override: dict | None = None, model: str = "numpy") -> dict:
+        log=print, mutant: int = 0, plan_override: dict | None = None, model: str = "numpy",
+        dump_options: dict | None = None) -> dict:
     t0 = time.perf_counter()
     req = RunRequest.make(config, sim, seed, tests, dumps, waves, coverage, profile, results_root,
-                          build_root, mutant, plan_override, model)
+                          build_root, mutant, plan_override, model, dump_options)
     with _results_folder(req.results):
         return _execute(req, log, t0)
 
@@ -457,10 +473,16 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="full", choices=PROFILES)
     ap.add_argument("--model", default="numpy", choices=MODELS,
                     help="the scoreboard's reference: the vectorised numpy model or the fxpmath reference")
+    ap.add_argument("--dump-from", default="", choices=("", "logits", "probabilities"),
+                    help="the --dump files hold probabilities (converted to logits: models.dumps)")
+    ap.add_argument("--dump-map", default="", help="key map of a foreign dump, e.g. predictions:logits,ground_truth:labels")
     a = ap.parse_args(argv)
+    dump_options = {k: v for k, v in (("from_probabilities", a.dump_from == "probabilities"),
+                                      ("key_map", a.dump_map)) if v}
     try:
         s = run(a.config, a.sim, a.seed, [t for t in a.test.split(",") if t] or None,
-                [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile, model=a.model)
+                [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile, model=a.model,
+                dump_options=dump_options)
     except (ConfigError, DumpError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

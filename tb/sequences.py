@@ -13,7 +13,7 @@ import numpy as np
 from pyuvm import uvm_sequence, uvm_sequence_item
 
 from models.config import SoftmaxConfig
-from models.dumps import load_dump, pad_to
+from models.dumps import open_dump_arg, pad_to
 from models.quantize import QuantReport, quantize
 
 from .codec import GAP_MAX
@@ -397,11 +397,11 @@ class CornerSequence(BlockSequence):
 class ReplaySequence(BlockSequence):
     """A logit dump row by row (models.dumps), padded with masked lanes up to N."""
 
-    def __init__(self, name: str, knobs: SeqKnobs, path, max_rows: int | None = None):
+    def __init__(self, name: str, knobs: SeqKnobs, path, max_rows: int | None = None, dump_options: dict | None = None):
         super().__init__(name, knobs)
         self.path = path
         self.max_rows = max_rows
-        self.dump = pad_to(load_dump(path, n_lanes=knobs.cfg.n), knobs.cfg.n)
+        self.dump = pad_to(open_dump_arg(path, n_lanes=knobs.cfg.n, **(dump_options or {})), knobs.cfg.n)
 
     def blocks(self):
         d = self.dump

@@ -147,7 +147,8 @@ class smx_replay(SmxTest):
         if not self.settings.dumps:
             raise RuntimeError("smx_replay: no dump to replay (the launcher should not schedule it)")
         for path in self.settings.dumps:
-            seq = ReplaySequence(f"replay_{path.stem}", self.seq_knobs(), path, self.knobs.get("max_rows"))
+            seq = ReplaySequence(f"replay_{path.stem}", self.seq_knobs(), path, self.knobs.get("max_rows"),
+                                 self.knobs.get("dump_options"))
             await seq.start(self.env.agent.seqr)
 
 

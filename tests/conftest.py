@@ -2,6 +2,9 @@
 
 --smx-profile quick|full   vector counts of the simulation tests (quick: `make test`)
 --smx-seed N|random        seed of the simulation tests (default 1: CI is deterministic)
+--smx-seeds K              K seeds per simulation test from that one on (the nightly profile)
+--shard i/n                the i-th of n deterministic parts of the tests (tb/shard.py,
+                           docs/regression.md)
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from tb.build import require_simulator
+from tb.run import results_root_default
 
+pytest_plugins = ["tb.shard"]
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +40,18 @@ def pytest_addoption(parser):
     g.addoption("--smx-profile", default="quick", choices=("quick", "full"),
                 help="vector counts of the simulation tests (default quick)")
     g.addoption("--smx-seed", default="1", help="seed of the simulation tests, or 'random'")
+    g.addoption("--smx-seeds", type=int, default=1,
+                help="run each simulation test with this many seeds, from --smx-seed on (nightly)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`make test` (quick profile) leaves out the runs marked regression_only (tests/test_sim.py)."""
+    if config.getoption("--smx-profile") == "full":
+        return
+    keep = [it for it in items if it.get_closest_marker("regression_only") is None]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+        items[:] = keep
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -64,9 +81,14 @@ def pytest_configure(config):
         _seed(config)      # fixed in the controller before the workers start
 
 
-@pytest.fixture(scope="session")
-def smx_seed(request) -> int:
-    return _seed(request.config)
+def pytest_generate_tests(metafunc):
+    """The nightly profile: each simulation test once per seed (seed, seed + 1, ...)."""
+    if "smx_seed" not in metafunc.fixturenames:
+        return
+    first, n = _seed(metafunc.config), metafunc.config.getoption("--smx-seeds")
+    if n < 1:
+        raise pytest.UsageError(f"--smx-seeds must be >= 1, got {n}")
+    metafunc.parametrize("smx_seed", [first + k for k in range(n)], ids=[f"seed{first + k}" for k in range(n)])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -74,14 +96,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     mapped onto the testplan; also written to results/regression.md."""
     if hasattr(config, "workerinput"):
         return
-    files = sorted(p for p in (REPO / "results").glob("*/*/summary.json")
-                   if p.stat().st_mtime >= _SESSION_START)
+    root = results_root_default()
+    found = [*root.glob("*/*/summary.json"), *root.glob("seed*/*/*/summary.json")]    # not byo/, stream/
+    files = sorted(p for p in found if p.stat().st_mtime >= _SESSION_START and p.parts[-3] not in ("byo", "stream"))
     if not files:
         return
     from tb.regression_report import render
     sums = [json.loads(p.read_text()) for p in files]
     text = render(sums)
-    out = REPO / "results" / "regression.md"
+    out = root / "regression.md"
     out.write_text(text)
     terminalreporter.write_sep("=", "simulation summary")
     terminalreporter.write_line(text)

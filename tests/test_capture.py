@@ -15,17 +15,17 @@ import pytest
 from models.dumps import load_dump
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "capture_logits.py"
+
 MODEL = ROOT / "data" / "digits_cnn.onnx"
 INPUTS = ROOT / "data" / "digits_test_inputs.npz"
 BUNDLED = ROOT / "data" / "digits_cnn_logits.npz"
 
-sys.path.insert(0, str(SCRIPT.parent))
-import capture_logits  # noqa: E402
+from scripts import capture_logits
 
 
 def run_capture(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "scripts.capture_logits", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_meta_records_the_capture(captured):
     m = dump.meta
     assert m["captured"] == "classifier logits (ONNX output 'logits')"
     assert m["dataset"] == "digits test split"
-    assert m["command"].startswith("python scripts/capture_logits.py onnx --model")
+    assert m["command"].startswith("python -m scripts.capture_logits onnx --model")
     assert m["model_sha256"] == hashlib.sha256(MODEL.read_bytes()).hexdigest()
     assert m["model_metadata"]["seed"] == "0"
     assert m["onnxruntime_version"] == ort.__version__

@@ -15,8 +15,12 @@ from models.dumps import (
     PROB_FLOOR,
     REQUIRED_META,
     DumpError,
+    dump_sha256,
+    import_dump,
     load_dump,
+    open_dump_arg,
     pad_to,
+    parse_key_map,
     save_dump,
 )
 
@@ -360,3 +364,90 @@ def test_bundled_attention_dump():
     assert np.all(d.logits[~d.mask] == 0.0)
     assert live.min() < live.max() <= 64  # varied lengths, so there is padding
     assert np.all(d.rows["row_query"] < live)
+
+
+# --- files from other tools (open_dump_arg, import_dump, scripts/import_dump.py) ---------------
+
+
+def probabilities(m=5, n=10, seed=0):
+    z = np.random.default_rng(seed).normal(0.0, 3.0, size=(m, n))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return z, p / p.sum(axis=1, keepdims=True)
+
+
+def test_no_logits_error_names_the_import_command(tmp_path):
+    p = write(tmp_path / "foreign.npz", predictions=logits())
+    with pytest.raises(DumpError, match=r"no 'logits' array .*python -m scripts\.import_dump IN OUT --map SRC:logits"):
+        load_dump(p)
+
+
+def test_parse_key_map():
+    assert parse_key_map("predictions:logits, ground_truth:labels,img:-,idx:row_index") == {
+        "predictions": "logits", "ground_truth": "labels", "img": "-", "idx": "row_index"}
+    for bad, msg in (("predictions", "must be SOURCE:TARGET"), ("a:scores", "must be logits, mask, labels"),
+                     ("a:logits,a:labels", "names source 'a' twice"), ("a:logits,b:logits", "sends two sources to")):
+        with pytest.raises(DumpError, match=msg):
+            parse_key_map(bad)
+
+
+def test_open_dump_arg_maps_keys_and_converts_probabilities(tmp_path):
+    z, p = probabilities()
+    p[0, 3] = 0.0                                       # an underflowed probability
+    p[0] /= p[0].sum()
+    src = write(tmp_path / "tool.npz", predictions=p, ground_truth=np.arange(5), images=np.zeros((5, 2)))
+    with pytest.raises(DumpError, match=r"array\(s\) \['images'\] have no place in a dump; .* drop them with KEY:-"):
+        open_dump_arg(src, from_probabilities=True, key_map="predictions:logits,ground_truth:labels")
+    d = open_dump_arg(src, from_probabilities=True, key_map="predictions:logits,ground_truth:labels,images:-",
+                      prob_floor=1e-12)
+    assert d.labels.tolist() == list(range(5))
+    assert d.logits[0, 3] == pytest.approx(np.log(1e-12))
+    live = [j for j in range(10) if j != 3]
+    # ln p differs from the original logits by one constant per row (softmax ignores it)
+    shift = d.logits[1:] - z[1:]
+    np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=1e-9)
+    np.testing.assert_allclose(np.diff(d.logits[0, live] - z[0, live]), 0.0, atol=1e-9)
+    assert any("'images' dropped" in n for n in d.notes)
+    assert any("(1 value(s) clamped at the floor)" in n and "1e-12" in n for n in d.notes)
+    with pytest.raises(DumpError, match=r"probability floor must be in \(0, 1\)"):
+        open_dump_arg(src, from_probabilities=True, key_map="predictions:logits,ground_truth:labels,images:-", prob_floor=0.0)
+    with pytest.raises(DumpError, match=r"key map names \['nothere'\], not in the file"):
+        open_dump_arg(src, key_map="nothere:logits")
+
+
+def test_open_dump_arg_npy_and_csv(tmp_path):
+    z, _ = probabilities(m=3, n=4)
+    np.save(tmp_path / "a.npy", z)
+    d = open_dump_arg(tmp_path / "a.npy")
+    np.testing.assert_array_equal(d.logits, z)
+    csv_path = tmp_path / "a.csv"
+    csv_path.write_text("label,c0,c1,c2,c3\n" + "\n".join(f"{i}," + ",".join(repr(float(v)) for v in r) for i, r in enumerate(z)))
+    d = open_dump_arg(csv_path, key_map="label:labels")
+    np.testing.assert_array_equal(d.logits, z)
+    assert d.labels.tolist() == [0, 1, 2]
+    (tmp_path / "b.csv").write_text("1,2,3\n4,5\n")
+    with pytest.raises(DumpError, match="CSV rows have different numbers of columns"):
+        open_dump_arg(tmp_path / "b.csv")
+    (tmp_path / "c.txt").write_text("1,2\n")
+    with pytest.raises(DumpError, match=r"unsupported file type '\.txt'"):
+        open_dump_arg(tmp_path / "c.txt")
+
+
+def test_import_dump_writes_a_project_dump(tmp_path, capsys):
+    from scripts import import_dump as cli
+
+    _, p = probabilities()
+    src = write(tmp_path / "tool.npz", predictions=p.astype(np.float32), ground_truth=np.arange(5))
+    out = tmp_path / "data" / "imported.npz"
+    assert cli.main([str(src), str(out), "--map", "predictions:logits,ground_truth:labels", "--from", "probabilities"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "5 rows x 10 lanes, labels" in printed and "converted from probabilities" in printed
+    d = load_dump(out, n_lanes=10)                       # a plain project dump now: no options needed
+    assert d.labels.tolist() == list(range(5)) and np.all(d.logits <= 0)
+    assert d.meta["imported_sha256"] == dump_sha256(src)
+    assert any("converted from probabilities" in n for n in d.meta["import_notes"])
+    assert "--from probabilities" in d.meta["command"]
+    assert cli.main([str(src), str(tmp_path / "x.npz"), "--map", "predictions:logits,ground_truth:labels"]) == 2
+    assert "looks like probabilities" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists() and not list(tmp_path.glob(".*partial*"))
+    with pytest.raises(DumpError, match="must not overwrite the input"):
+        import_dump(out, out)

@@ -210,10 +210,14 @@ def test_mse_vs_ideal_within_config_bounds(name):
 
 
 # Stated bounds of the log-domain normalisation (docs/numerics.md): L is rounded to an input LSB
-# (error <= 2^-(FW+1)) and the ln table's mantissa bins add <= 2^-(M+1); exp of that error
-# scales every output, and each output adds half an output LSB.
+# (error <= 2^-(FW+1)) and the ln table's mantissa bins add <= 2^-(M+1); a table bin of 2^s
+# input LSBs puts a difference up to (2^s - 1)/2 LSBs from its midpoint, in the sum's terms and
+# in the output's look-up; exp of that error scales every output, and each output adds half an
+# output LSB.
 def normalisation_bound(cfg):
-    return math.expm1(2.0 ** -(cfg.in_frac_bits + 1) + 2.0 ** -(cfg.ln_mant_bits + 1) + 2.0 ** -(cfg.in_frac_bits + 1))
+    bins = (2 ** cfg.exp_step_log2 - 1) * 2.0 ** -cfg.in_frac_bits
+    return math.expm1(2.0 ** -(cfg.in_frac_bits + 1) + 2.0 ** -(cfg.ln_mant_bits + 1) + 2.0 ** -(cfg.in_frac_bits + 1)
+                      + bins)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if load_config(n).variant == "full"])

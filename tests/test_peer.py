@@ -4,6 +4,7 @@ requirements.txt); a missing one fails here with the reason, it is never skipped
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,28 @@ def test_compare_on_a_small_masked_dump(tmp_path, build_dir):
     assert at_min["rows_wrapped_masked_only"] == int((row_max >= 0).sum()) > 0
     assert live_only["rows_wrapped_masked_only"] == 0
     assert live_only["mse_mean"] < 5e-3 and live_only["argmax_float"] == 1.0
+
+
+def test_make_peer_and_report_pass_dump_options():
+    """`make peer` / `make report` hand DUMP=, DUMP_FROM= and DUMP_MAP= to the scripts (once they
+    were silently ignored by `make peer`)."""
+    root = Path(__file__).resolve().parents[1]
+    for target, script in (("peer", "scripts.peer_hls4ml"), ("report", "scripts.report")):
+        r = subprocess.run(["make", "-n", "-W", "requirements.txt", target, "DUMP=a.npz,b.csv", "DUMP_FROM=probabilities",
+                            "DUMP_MAP=predictions:logits"], cwd=root, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        line = next(ln for ln in r.stdout.splitlines() if f"-m {script}" in ln)
+        assert line.endswith(f"-m {script} --dump a.npz --dump b.csv --dump-from probabilities --dump-map predictions:logits")
+
+
+def test_peer_cli_replays_a_probabilities_file(tmp_path, build_dir):
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, size=(4, 10))
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    src = tmp_path / "tool.npz"
+    np.savez(src, predictions=p)
+    rows = peer.run_peer([src], ["paper_n10_full"], ("stable",), tmp_path / "out", build_dir=build_dir,
+                         progress=False, from_probabilities=True, key_map="predictions:logits")
+    assert {r["dump"] for r in rows} == {"tool"}
+    assert all(r["vectors"] == 4 for r in rows)

@@ -3,13 +3,14 @@ synthetic results directory and a small dump written here."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.config import load_config
 from models.datapath import run_model
-from models.dumps import save_dump
+from models.dumps import dump_sha256, save_dump
 from models.quantize import quantize
 from models.reference import softmax
 from scripts import report, report_area
@@ -39,7 +40,7 @@ def test_report_content(tmp_path, tiny_dump):
     _summary(results, "paper_n10_decision", "icarus", vectors=12, mismatches=0, argmax_agreement_quantized=1.0,
              argmax_agreement_float=1.0, mse_mean=1e-3, mse_max=2e-3, coverage_percent=87.5, seed=11,
              wall_s=3.5, vectors_per_s=3.4,
-             dumps={"/somewhere/tiny.npz": {"vectors": 12, "argmax_agreement_quantized": 1.0,
+             dumps={"/somewhere/tiny.npz": {"vectors": 12, "sha256": dump_sha256(tiny_dump), "argmax_agreement_quantized": 1.0,
                                             "argmax_agreement_float": 1.0,
                                             "mse_vs_softmax_float": {"mean": 0.25, "max": 0.5}}},
              tests={"smx_smoke": {"status": "passed"}, "smx_replay": {"status": "passed"}})
@@ -78,7 +79,8 @@ def test_report_content(tmp_path, tiny_dump):
         assert f"{y[0, c['table'][0]['top'][0]['lane']]}/{cfg.one}" in md
 
     dec = (out / "tiny" / "paper_n10_decision" / "report.md").read_text()
-    assert "**0 mismatches** on 12 vectors: the RTL matched the model bit for bit; it replayed this dump (tiny.npz)" in dec
+    assert ("**0 mismatches** on 12 vectors: the RTL matched the model bit for bit; it replayed this dump "
+            "(tiny.npz, same sha256)") in dec
     assert "**3 mismatches** on 12 vectors: the RTL does NOT match the model; tests not passed: smx_smoke" in dec
     assert "replayed other stimulus (other.npz), not this dump" in dec
     # the run's own figures for this dump are quoted beside the model's
@@ -89,7 +91,7 @@ def test_report_content(tmp_path, tiny_dump):
     full = (out / "tiny" / "paper_n10_full" / "report.md").read_text()
     assert "**No simulation summary exists** for `paper_n10_full`" in full
     index = (out / "index.md").read_text()
-    assert "icarus: 0 mismatches / 12 vectors; verilator: 3 mismatches / 12 vectors" in index
+    assert "icarus: 0 mismatches / 12 vectors, 12 of them from this dump; verilator: not this dump (other stimulus)" in index
     assert "none found" in index
 
 
@@ -132,9 +134,52 @@ def test_bad_inputs_give_one_clear_error(tmp_path, tiny_dump, capsys):
         report.run_reports([tiny_dump], ["paper_n10_decision"], tmp_path / "o", results, progress=False)
     assert report.main(["--dump", str(tmp_path / "missing.npz"), "--results", str(results)]) == 2
     assert "missing.npz: file not found" in capsys.readouterr().err
-    with pytest.raises(report.ReportError, match="do not fit configuration 'paper_n10_decision'"):
-        wide = save_dump(tmp_path / "wide.npz", np.zeros((2, 12)) + np.arange(12), meta=META)
+    wide = save_dump(tmp_path / "wide.npz", np.zeros((2, 12)) + np.arange(12), meta=META)
+    with pytest.raises(report.ReportError, match=r"no dump/configuration pair fits .*wide.npz \(12 lanes\) on "
+                                                 r"paper_n10_decision: does not fit N = 10"):
         report.run_reports([wide], ["paper_n10_decision"], tmp_path / "o", results, progress=False)
+
+
+def test_dumps_of_different_n_report_what_fits(tmp_path, tiny_dump):
+    wide = save_dump(tmp_path / "wide.npz", np.zeros((2, 12)) + np.arange(12), meta=META)
+    out = tmp_path / "o"
+    made = report.run_reports([tiny_dump, wide], ["paper_n10_decision"], out, tmp_path / "results", progress=False)
+    assert [(Path(m["dump"]).name, m["config"]) for m in made] == [("tiny.npz", "paper_n10_decision")]
+    index = (out / "index.md").read_text()
+    assert "## Not reported" in index and "wide.npz (12 lanes) on paper_n10_decision: does not fit N = 10" in index
+
+
+@pytest.mark.parametrize("entry, status", [
+    ({"sha256": "0" * 64}, "different"),     # a file of the same name with other content
+    ({}, "unverified"),                      # same name, no hash recorded: not quoted
+])
+def test_a_run_of_another_file_is_never_quoted_as_this_dumps(tmp_path, tiny_dump, entry, status):
+    results = tmp_path / "results"
+    _summary(results, "paper_n10_decision", "icarus", vectors=99, mismatches=0,
+             dumps={"/elsewhere/tiny.npz": {"vectors": 99, **entry}})
+    out = tmp_path / "o"
+    made = report.run_reports([tiny_dump], ["paper_n10_decision"], out, results, progress=False)
+    sim = made[0]["simulations"][0]
+    assert sim["replay"] == status and sim["this_dump"] is None
+    index = (out / "index.md").read_text()
+    assert "icarus: not this dump" in index and "99" not in index.split("| icarus")[0].split("|")[-1]
+    assert "icarus: 0 mismatches" not in index
+
+
+def test_report_replays_a_probabilities_file_directly(tmp_path):
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, size=(6, 10))
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    src = tmp_path / "other_tool.npz"
+    np.savez(src, predictions=p, ground_truth=np.arange(6))
+    out = tmp_path / "o"
+    assert report.main(["--dump", str(src), "--dump-from", "probabilities", "--dump-map",
+                        "predictions:logits,ground_truth:labels", "--config", "paper_n10_full",
+                        "--results", str(tmp_path / "results"), "--out", str(out), "--no-progress"]) == 0
+    c = json.loads((out / "other_tool" / "paper_n10_full" / "report.json").read_text())
+    assert c["vectors"] == 6 and c["labels"]["vectors"] == 6
+    assert any("converted from probabilities" in n for n in c["dump_notes"])
 
 
 def test_area_check_ratios_and_missing(tmp_path):

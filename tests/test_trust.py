@@ -195,3 +195,22 @@ def test_corners_exist_for_the_smallest_units(n, k):
     assert parts and all(x.shape[1] == n and m.shape == x.shape for _, x, m in parts)
     for name, c, mk in cfg.unit.directed_vectors(np.random.default_rng(0), cfg):
         run_model(cfg, c, mk)
+
+
+def test_another_tools_probabilities_replay_directly(tmp_path, monkeypatch):
+    # a classifier's softmax outputs under other key names, replayed without writing Python
+    from models.dumps import load_dump
+    from models.reference import softmax
+    d = load_dump(REPO / "data" / "digits_cnn_logits.npz")
+    np.savez(tmp_path / "other_tool.npz", predictions=softmax(d.logits[:64]).astype(np.float32),
+             ground_truth=d.labels[:64])
+    monkeypatch.setenv("SMX_CALLER_DIR", str(tmp_path))
+    s = run("paper_n10_decision", "icarus", seed=4, tests=["smx_replay"], dumps=["other_tool.npz"],
+            dump_options={"from_probabilities": True, "key_map": "predictions:logits,ground_truth:labels"},
+            results_root=tmp_path / "res", **QUIET)
+    assert s["passed"] and s["vectors"] == 64
+    (path, rep), = s["dumps"].items()
+    assert rep["rows_in_dump"] == 64 and rep["argmax_agreement_float"] == 1.0
+    assert any("converted from probabilities" in n for n in rep["notes"])
+    assert "DUMP_FROM=probabilities" in s["rerun"] and "DUMP_MAP=" in s["rerun"]
+    assert rep["sha256"] == s["provenance"]["dumps"][path]
