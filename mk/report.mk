@@ -24,14 +24,14 @@ DUMP_ARGS = $(foreach d,$(subst $(report_comma), ,$(DUMP)),--dump $(d)) \
 
 # The report never synthesises: it quotes whatever areas and simulation summaries exist.
 report: $(STAMP)
-	$(PY) scripts/report_area.py
+	$(PY) -m scripts.report_area
 	$(PY) -m scripts.report $(DUMP_ARGS)
 
 area-check: $(STAMP)
-	$(PY) scripts/report_area.py --synth
+	$(PY) -m scripts.report_area --synth
 
 sweep: $(STAMP)
-	$(PY) scripts/sweep.py --grid $(SWEEP_GRID) --jobs $(SWEEP_JOBS) $(if $(NO_AREA),--no-area,)
+	$(PY) -m scripts.sweep --grid $(SWEEP_GRID) --jobs $(SWEEP_JOBS) $(if $(NO_AREA),--no-area,) $(if $(TIMING),--timing,)
 
 peer: $(STAMP)
 	$(PY) -m scripts.peer_hls4ml $(DUMP_ARGS)

@@ -11,7 +11,7 @@ lint: $(STAMP)
 
 synth: $(STAMP)
 	$(if $(CONFIG),,$(error make synth needs CONFIG=<config name or path to a .toml>))
-	$(PY) scripts/synth_area.py --config $(CONFIG)
+	$(PY) -m scripts.synth_area --config $(CONFIG)
 
 area: $(STAMP)
-	$(PY) scripts/synth_area.py --all
+	$(PY) -m scripts.synth_area --all

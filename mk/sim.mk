@@ -68,7 +68,8 @@ regression: $(STAMP)
 	  $(if $(SHARD),--shard $(SHARD)) $(if $(SEEDS),--smx-seeds $(SEEDS)) \
 	  --junitxml=results/regression$(if $(SHARD),-$(subst /,of,$(SHARD))).xml
 
-test: $(STAMP)
+# timing-deps (mk/timing.mk): tests/test_timing.py needs OpenSTA and the OSU 0.18 um liberty
+test: $(STAMP) timing-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/
 
 bench-sim: $(STAMP)

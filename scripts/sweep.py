@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Design-space sweep: input format, output bits, table depth and K on the bundled dumps.
 
-    python scripts/sweep.py [--grid small|full|GRID.toml] [--dump data/x.npz ...]
-                            [--no-area] [--jobs 2] [--out results/sweep/<grid>]
+    python -m scripts.sweep [--grid small|full|GRID.toml] [--dump data/x.npz ...]
+                            [--no-area] [--timing] [--jobs 2] [--out results/sweep/<grid>]
 
 Each grid point is a configuration (validated by models.config: an invalid point is kept in the
 table with the ConfigError text), run through the bit-accurate model on a dump (accuracy from
 models.reference, through scripts/report.evaluate), with a Yosys area estimate from
 scripts/synth_area.py (cells, transistors). Areas are cached in build/sweep/area_cache/ by a
 hash of the hardware fields of the configuration, the RTL sources and the synthesis scripts, so
-a rerun only synthesises what changed.
+a rerun only synthesises what changed. With --timing each synthesised point also goes through
+the standard-cell flow of scripts/timing.py (um^2 and fmax in OSU 0.18 um cells; netlists cached
+in build/timing/cache/), and the Pareto front is on um^2.
 
 Outputs in --out (default results/sweep/small, results/sweep/full, ...): sweep.csv, sweep.md (the table, Pareto points marked), pareto.png (accuracy
 versus area: MSE against float softmax versus transistors; with --no-area the exp+ln table bits
@@ -24,6 +26,7 @@ Grid files (TOML): one or more [[grid]] tables; each is a cartesian product of i
     exp_depth = [256]               # or D itself (not together with exp_step)
     k = [1, 4, "N"]                 # "N" = full softmax          (default [1])
     ln_mant_bits = [7]              # M, K > 1 only              (default [7])
+    normalise = ["log", "divide"]   # "divide": the conventional unit, K = N only (default ["log"])
     dumps = ["digits_cnn_logits"]   # restrict to dumps by file stem (default: every dump)
 """
 from __future__ import annotations
@@ -40,16 +43,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from models.config import ConfigError, SoftmaxConfig, config_from_dict
+from models.dumps import Dump, DumpError, load_dump
+from scripts.report import discover_dumps, evaluate, md_cell, rel, write_csv
+from scripts.synth_common import ToolError, table_bits
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-
-from models.config import ConfigError, SoftmaxConfig, config_from_dict  # noqa: E402
-from models.dumps import Dump, DumpError, load_dump  # noqa: E402
-from scripts.report import discover_dumps, evaluate, md_cell, rel, write_csv  # noqa: E402
-
 SYNTH_SCRIPT = REPO / "scripts" / "synth_area.py"
 AREA_CACHE = REPO / "build" / "sweep" / "area_cache"
 CONFIG_DIR = REPO / "build" / "sweep" / "configs"
@@ -58,10 +59,12 @@ SYNTH_TIMEOUT_S = 3600
 # The scoreboard bounds are required config fields but play no part in a sweep (nothing is
 # simulated): every point gets this placeholder.
 BOUND_PLACEHOLDER = 1.0
-HW_FIELDS = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_range", "exp_depth", "ln_mant_bits")
+# Every field that changes the hardware (normalise: the divide and log-domain K = N units differ).
+HW_FIELDS = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_range", "exp_depth", "ln_mant_bits",
+             "normalise")
 AXES = ("formats", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_range", "exp_step", "exp_depth",
-        "k", "ln_mant_bits", "dumps")
-DEFAULTS = {"out_frac_bits": [10], "exp_range": [8.0], "k": [1], "ln_mant_bits": [7]}
+        "k", "ln_mant_bits", "normalise", "dumps")
+DEFAULTS = {"out_frac_bits": [10], "exp_range": [8.0], "k": [1], "ln_mant_bits": [7], "normalise": ["log"]}
 
 DIGITS, ATTN = "digits_cnn_logits", "minilm_attention_scores"
 GRIDS: dict[str, list[dict]] = {
@@ -152,9 +155,10 @@ def expand(grid: list[dict], dumps: dict[str, Dump], where: str = "grid") -> lis
         for nm in names:
             if nm not in dumps:
                 raise GridError(f"{w}: dump '{nm}' is not among the dumps of this run ({', '.join(sorted(dumps)) or 'none'})")
-        for nm, (iw, fw), of, r, t, k, m in itertools.product(
-                names, formats, axes["out_frac_bits"], axes["exp_range"], tables, axes["k"], axes["ln_mant_bits"]):
-            spec = {"iw": iw, "fw": fw, "of": of, "exp_range": r, table_key: t, "k": k, "m": m}
+        for nm, (iw, fw), of, r, t, k, m, norm in itertools.product(
+                names, formats, axes["out_frac_bits"], axes["exp_range"], tables, axes["k"], axes["ln_mant_bits"],
+                axes["normalise"]):
+            spec = {"iw": iw, "fw": fw, "of": of, "exp_range": r, table_key: t, "k": k, "m": m, "normalise": norm}
             p = make_point(nm, dumps[nm], spec)
             p.no_area = bool(sub.get("no_area", False))
             ident = (nm, p.key) if p.cfg is not None else (nm, json.dumps(spec, sort_keys=True))
@@ -188,10 +192,12 @@ def make_point(dump_name: str, dump: Dump, spec: dict) -> Point:
     elif isinstance(k, bool) or not isinstance(k, int):
         p.error = f"k must be an integer or \"N\", got {k!r}"
         return p
-    m = spec["m"]
-    if k == 1 and isinstance(spec["of"], int):
-        # no ln table for K = 1: M has no meaning there, so every K = 1 point gets the same
-        # (valid) value and identical units share one hash, one area and one table row
+    m, norm = spec["m"], spec.get("normalise", DEFAULTS["normalise"][0])
+    if k == 1:
+        norm = DEFAULTS["normalise"][0]     # K = 1 never normalises: one unit whatever the grid says
+    if (k == 1 or norm == "divide") and isinstance(spec["of"], int):
+        # no ln table for K = 1 or a divider unit: M has no meaning there, so every such point gets
+        # the same (valid) value and identical units share one hash, one area and one table row
         m = min(DEFAULTS["ln_mant_bits"][0], spec["of"])
     fw, r = spec["fw"], spec["exp_range"]
     if "exp_step" in spec:
@@ -211,6 +217,7 @@ def make_point(dump_name: str, dump: Dump, spec: dict) -> Point:
         depth = spec["exp_depth"]
     fields_ = {"n": dump.n, "k": k, "in_int_bits": spec["iw"], "in_frac_bits": fw,
                "out_frac_bits": spec["of"], "exp_range": r, "exp_depth": depth, "ln_mant_bits": m,
+               "normalise": norm,
                "mse_vs_ideal_vector_max": BOUND_PLACEHOLDER, "mse_vs_ideal_mean_max": BOUND_PLACEHOLDER,
                "description": f"sweep point on {dump_name}"}
     try:
@@ -261,7 +268,7 @@ def area_for(cfg: SoftmaxConfig, key: str, cache_dir: Path = AREA_CACHE, timeout
     toml.write_text(_to_toml(cfg))
     t0 = time.perf_counter()
     try:
-        res = subprocess.run([sys.executable, str(SYNTH_SCRIPT), "--config", str(toml), "--results", str(SYNTH_RESULTS),
+        res = subprocess.run([sys.executable, "-m", "scripts.synth_area", "--config", str(toml), "--results", str(SYNTH_RESULTS),
                               "--timeout", str(timeout)], cwd=REPO, capture_output=True, text=True, timeout=timeout + 60)
     except subprocess.TimeoutExpired:
         return {"error": f"synthesis timed out after {timeout:.0f} s"}
@@ -290,14 +297,6 @@ def _to_toml(cfg: SoftmaxConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def table_bits(cfg: SoftmaxConfig) -> int:
-    """Bits of the exp and ln tables (the stand-in for area with --no-area)."""
-    bits = cfg.exp_depth * cfg.out_frac_bits      # entries are <= ONE-1: OF bits
-    if cfg.uses_ln:
-        bits += cfg.ln_depth * cfg.ln_width
-    return bits
-
-
 # ---- Pareto --------------------------------------------------------------------------------------
 
 def pareto_flags(cost: list[float], err: list[float]) -> list[bool]:
@@ -321,7 +320,12 @@ def pareto_flags(cost: list[float], err: list[float]) -> list[bool]:
 COLUMNS = ["dump", "n", "iw", "fw", "of", "exp_range", "exp_depth", "exp_step", "k", "variant", "m",
            "status", "vectors", "saturated", "mse_vs_softmax_mean", "mse_vs_softmax_max", "max_abs_vs_softmax",
            "kl_mean", "sum_err_mean", "mse_vs_ideal_mean", "mse_vs_ideal_max", "argmax_float", "argmax_quantized",
-           "table_bits", "cells", "transistors", "area_source", "cost_metric", "pareto"]
+           "table_bits", "cells", "transistors", "area_source", "area_um2", "fmax_mhz", "cost_metric", "pareto"]
+# Cost axes of the Pareto front, best first: the first that every valid point of a dump has is used.
+COST_METRICS = ("area_um2", "transistors", "table_bits")
+COST_LABELS = {"area_um2": "area, um^2 (OSU 0.18 um cells, scripts/timing.py)",
+               "transistors": "transistors (Yosys estimate)",
+               "table_bits": "exp + ln table bits (no area: --no-area or synthesis missing)"}
 
 
 def measure(p: Point, dump: Dump) -> dict:
@@ -354,8 +358,18 @@ def measure(p: Point, dump: Dump) -> dict:
     return row
 
 
+def timing_for(cfg: SoftmaxConfig) -> dict:
+    """{'area_um2', 'fmax_mhz'} of the cell-library flow (scripts/timing.py), or {'error': text}."""
+    from scripts.timing import TimingError, time_unit
+    try:
+        r = time_unit(cfg, timeout=SYNTH_TIMEOUT_S)
+    except (ToolError, TimingError) as e:
+        return {"error": str(e)}
+    return {"area_um2": r["area_um2"], "fmax_mhz": r["fmax_mhz"]}
+
+
 def run_sweep(grid: list[dict], dump_paths: list[Path], out_dir: Path, no_area: bool = False,
-              jobs: int = 2, progress: bool = True, cache_dir: Path = AREA_CACHE) -> list[dict]:
+              jobs: int = 2, progress: bool = True, cache_dir: Path = AREA_CACHE, timing: bool = False) -> list[dict]:
     from tqdm import tqdm
 
     dumps: dict[str, Dump] = {}
@@ -386,19 +400,37 @@ def run_sweep(grid: list[dict], dump_paths: list[Path], out_dir: Path, no_area: 
                     p.row["status"] = f"ok (area failed: {a['error']})"
                 else:
                     p.row.update(cells=a["cells"], transistors=a["transistors"], area_source=a["source"])
-    # Pareto per dump: on transistors when every valid point of that dump has an area, else on table bits
+    if timing and want_area:
+        _add_timing(want_area, jobs, progress)
+    # Pareto per dump, on the best cost axis every valid point of that dump has (COST_METRICS)
     for d in dumps:
         mine = [p.row for p in points if p.dump == d and p.cfg is not None]
         if not mine:
             continue
-        use_tr = all(isinstance(r["transistors"], (int, float)) for r in mine)
-        metric = "transistors" if use_tr else "table_bits"
+        metric = next(m for m in COST_METRICS if all(isinstance(r[m], (int, float)) for r in mine))
         flags = pareto_flags([r[metric] for r in mine], [r["mse_vs_softmax_mean"] for r in mine])
         for r, f in zip(mine, flags):
             r["cost_metric"] = metric
             r["pareto"] = "yes" if f else "no"
     write_outputs(rows, out_dir)
     return rows
+
+
+def _add_timing(points: list[Point], jobs: int, progress: bool) -> None:
+    from tqdm import tqdm
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, \
+            tqdm(total=len(points), desc="sweep: um^2, fmax (timing)", unit="config", disable=not progress) as bar:
+        futs = {}
+        for p in points:
+            futs.setdefault(p.key, pool.submit(timing_for, p.cfg))
+        for p in points:
+            t = futs[p.key].result()
+            bar.update(1)
+            if "error" in t:
+                p.row["status"] = f"{p.row['status']} (timing failed: {t['error']})"
+            else:
+                p.row.update(area_um2=t["area_um2"], fmax_mhz=t["fmax_mhz"])
 
 
 # ---- outputs -------------------------------------------------------------------------------------
@@ -408,14 +440,17 @@ def write_outputs(rows: list[dict], out_dir: Path) -> None:
     write_csv(out_dir / "sweep.csv", rows, COLUMNS)
     md_cols = ["dump", "iw", "fw", "of", "exp_range", "exp_depth", "exp_step", "k", "variant", "m",
                "saturated", "mse_vs_softmax_mean", "max_abs_vs_softmax", "kl_mean", "sum_err_mean",
-               "mse_vs_ideal_max", "argmax_float", "table_bits", "cells", "transistors", "pareto", "status"]
+               "mse_vs_ideal_max", "argmax_float", "table_bits", "cells", "transistors", "area_um2", "fmax_mhz",
+               "pareto", "status"]
     L = ["# Design-space sweep\n",
          "Bit-accurate model on each dump; MSE, max abs, KL and |sum-1| against float softmax of the "
          "original logits (per-vector, averaged over vectors unless 'max'); `mse_vs_ideal_max` is the "
          "implementation's own error against the variant's float function on the quantised inputs. "
-         "Area: Yosys cells and transistor estimate from `scripts/synth_area.py`. `pareto` = on the "
-         "accuracy (mean MSE vs softmax) versus cost front of its dump; the cost is transistors when "
-         "every point of the dump has an area, else exp+ln table bits (see `cost_metric` in sweep.csv).\n",
+         "Area: Yosys cells and transistor estimate from `scripts/synth_area.py`; with --timing also um^2 "
+         "and fmax in the OSU 0.18 um cell library (`scripts/timing.py`, each unit at its own tightest "
+         "clock). `pareto` = on the accuracy (mean MSE vs softmax) versus cost front of its dump; the cost "
+         "is um^2 when every point of the dump has it, else transistors, else exp+ln table bits (see "
+         "`cost_metric` in sweep.csv).\n",
          "| " + " | ".join(md_cols) + " |", "|" + "---|" * len(md_cols)]
     for r in rows:
         L.append("| " + " | ".join(md_cell(r[c]) for c in md_cols) + " |")
@@ -430,6 +465,17 @@ def _fmt_label(r: dict) -> str:
     return f"({r['iw']},{r['fw']})"
 
 
+VARIANT_COLOURS = {"decision": "tab:blue", "topk": "tab:orange", "full": "tab:green", "conventional": "tab:red"}
+
+
+def variant_colour(variant: str) -> str:
+    """The plot colour of a variant; a variant with none is an error, never left out of the plot."""
+    if variant not in VARIANT_COLOURS:
+        raise ValueError(f"sweep plot: no colour for variant {variant!r} (known: {', '.join(VARIANT_COLOURS)}); "
+                         f"add it to VARIANT_COLOURS in scripts/sweep.py")
+    return VARIANT_COLOURS[variant]
+
+
 def _plot_pareto(rows: list[dict], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -439,15 +485,14 @@ def _plot_pareto(rows: list[dict], path: Path) -> None:
     if not dumps:
         return
     fig, axes = plt.subplots(1, len(dumps), figsize=(7 * len(dumps), 5), squeeze=False)
-    colors = {"decision": "tab:blue", "topk": "tab:orange", "full": "tab:green", "conventional": "tab:red"}
     for ax, d in zip(axes[0], dumps):
         mine = [r for r in rows if r["dump"] == d and r["cost_metric"]]
         metric = mine[0]["cost_metric"]
-        for var, col in colors.items():
+        colours = {v: variant_colour(v) for v in {r["variant"] for r in mine}}
+        for var in (v for v in VARIANT_COLOURS if v in colours):
             pts = [r for r in mine if r["variant"] == var]
-            if pts:
-                ax.scatter([r[metric] for r in pts], [r["mse_vs_softmax_mean"] for r in pts], c=col,
-                           label=var, alpha=0.7, s=28)
+            ax.scatter([r[metric] for r in pts], [r["mse_vs_softmax_mean"] for r in pts], c=colours[var],
+                       label=var, alpha=0.7, s=28)
         front = sorted((r for r in mine if r["pareto"] == "yes"), key=lambda r: r[metric])
         ax.step([r[metric] for r in front], [r["mse_vs_softmax_mean"] for r in front], where="post",
                 color="k", lw=1, label="Pareto front")
@@ -456,8 +501,7 @@ def _plot_pareto(rows: list[dict], path: Path) -> None:
                         fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("transistors (Yosys estimate)" if metric == "transistors"
-                      else "exp + ln table bits (no area: --no-area or synthesis missing)")
+        ax.set_xlabel(COST_LABELS[metric])
         ax.set_ylabel("mean MSE vs float softmax")
         ax.set_title(f"{d} (N={mine[0]['n']})", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
@@ -514,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dump", type=Path, action="append", help="dump .npz (repeatable; default: data/*.npz)")
     ap.add_argument("--no-area", action="store_true", help="skip Yosys; Pareto on table bits")
     ap.add_argument("--jobs", type=int, default=2, help="parallel synthesis runs (default 2)")
+    ap.add_argument("--timing", action="store_true",
+                    help="also um^2 and fmax in the OSU 0.18 um library (scripts/timing.py; make timing-deps)")
     ap.add_argument("--out", type=Path, default=None, help="default results/sweep/<grid name>")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -524,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grid = load_grid(args.grid)
         rows = run_sweep(grid, dumps, args.out, no_area=args.no_area, jobs=args.jobs,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, timing=args.timing)
     except (GridError, DumpError) as e:
         print(f"sweep: error: {e}", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Synthesise softmax_unit for one or more configurations with Yosys and record the area.
 
-    scripts/synth_area.py --config paper_n10_decision [--config path/to/point.toml ...]
-    scripts/synth_area.py --all
+    python -m scripts.synth_area --config paper_n10_decision [--config path/to/point.toml ...]
+    python -m scripts.synth_area --all
 
 Per configuration: tables written under build/<name>/tables, the Yosys script and log under
 build/<name>/synth/, and results/<name>/area.json with the generic cell count, the CMOS
@@ -25,38 +25,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from models.config import ConfigError, list_configs  # noqa: E402
-from scripts.synth_common import (  # noqa: E402
-    REPO, TOP, Prepared, ToolError, prepare, rtl_sources, run, yosys_cmd, yosys_env,
+from models.config import ConfigError, list_configs
+from scripts.synth_common import (
+    REPO, Prepared, ToolError, prepare, run, yosys_cmd, yosys_env, yosys_frontend,
 )
 
 RESULTS_DIR = REPO / "results"
 
 
-def _chparam(params: dict[str, int | str]) -> str:
-    parts = []
-    for k, v in params.items():
-        if isinstance(v, str):
-            if '"' in v or any(c.isspace() for c in v):
-                raise ToolError(f"parameter {k}: path {v!r} contains a quote or white space, "
-                                f"which a Yosys script cannot pass")
-            parts.append(f'-set {k} "{v}"')
-        else:
-            parts.append(f"-set {k} {int(v)}")
-    return " ".join(parts)
-
-
 def yosys_script(prep: Prepared, out_dir: Path) -> str:
-    srcs = " ".join(str(p) for p in rtl_sources())
     return "\n".join([
-        f"read_verilog -defer {srcs}",
-        # hierarchy -chparam cannot take string values; chparam on the deferred module can.
-        f"chparam {_chparam(prep.params)} $abstract\\{TOP}",
-        f"hierarchy -check -top {TOP}",
-        f"synth -flatten -nordff -top {TOP}",
-        "delete t:$scopeinfo",
+        *yosys_frontend(prep),
         "dfflegalize -cell $_DFF_P_ x",
         "opt_clean",
         f"tee -q -o {out_dir / 'stat.json'} stat -json",

@@ -15,12 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from models.config import SoftmaxConfig, load_config
+from models.tables import write_tables
 
-from models.config import SoftmaxConfig, load_config  # noqa: E402
-from models.tables import write_tables  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 TOP = "softmax_unit"
 RTL_DIR = REPO / "rtl"
@@ -125,6 +123,35 @@ def iverilog_param_args(params: dict[str, int | str], top: str = TOP) -> list[st
             for k, v in params.items()]
 
 
+def yosys_chparam(params: dict[str, int | str]) -> str:
+    """The arguments of Yosys' chparam for every parameter (strings included)."""
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, str):
+            if '"' in v or any(c.isspace() for c in v):
+                raise ToolError(f"parameter {k}: path {v!r} contains a quote or white space, "
+                                f"which a Yosys script cannot pass")
+            parts.append(f'-set {k} "{v}"')
+        else:
+            parts.append(f"-set {k} {int(v)}")
+    return " ".join(parts)
+
+
+def yosys_frontend(prep: Prepared) -> list[str]:
+    """Yosys commands shared by the generic-cell (synth_area) and cell-library (timing) flows:
+    read, set every parameter, flatten to generic gates. -nordff keeps the stage registers out
+    of the ROM read ports (docs/rtl.md)."""
+    srcs = " ".join(str(p) for p in rtl_sources())
+    return [
+        f"read_verilog -defer {srcs}",
+        # hierarchy -chparam cannot take string values; chparam on the deferred module can.
+        f"chparam {yosys_chparam(prep.params)} $abstract\\{TOP}",
+        f"hierarchy -check -top {TOP}",
+        f"synth -flatten -nordff -top {TOP}",
+        "delete t:$scopeinfo",
+    ]
+
+
 # ---- lint and compile --------------------------------------------------------------------------
 
 VERILATOR_LINT_FLAGS = ["--lint-only", "-Wall", "--top-module", TOP]
@@ -146,3 +173,29 @@ def iverilog_compile(prep: Prepared) -> tuple[subprocess.CompletedProcess, float
            *iverilog_param_args(prep.params), *map(str, rtl_sources())]
     return run(cmd)
 
+
+
+# ---- size estimate (refuse what would not finish in the time budget) ---------------------------
+
+# Generic cells per exp-table bit per look-up lane and per divider bit-product, fitted to the
+# measured areas of docs/rtl.md (within 25 % from N = 10 to N = 1000).
+CELLS_PER_TABLE_BIT = 0.22
+CELLS_PER_DIVIDER_BIT2 = 16
+
+
+def table_bits(cfg: SoftmaxConfig) -> int:
+    """Bits of the exp and ln tables."""
+    bits = cfg.exp_depth * cfg.out_frac_bits      # entries are <= ONE-1: OF bits
+    if cfg.uses_ln:
+        bits += cfg.ln_depth * cfg.ln_width
+    return bits
+
+
+def estimate_cells(cfg: SoftmaxConfig) -> int:
+    """Rough generic-cell count before synthesis: N exp look-ups (2N with log-domain
+    normalisation), each costing about its table's bits, plus N dividers for normalise = divide."""
+    lookups = cfg.n * (2 if cfg.uses_ln else 1)
+    cells = CELLS_PER_TABLE_BIT * lookups * cfg.exp_depth * cfg.out_frac_bits
+    if cfg.normalise == "divide" and cfg.k > 1:
+        cells += CELLS_PER_DIVIDER_BIT2 * cfg.n * cfg.out_width * cfg.sum_width
+    return int(cells)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_driver, uvm_sequencer
+from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_driver, uvm_sequencer, uvm_subscriber
 
 from .bfm import InObservation, OutObservation, SoftmaxBfm
-from .coverage import READY_KINDS
+from .flow import READY_KINDS
+from .protocol import READY_DEPTH
 from .sequences import VectorBlock
 
 
@@ -37,11 +38,19 @@ class FlowInfo:
 
 
 class Driver(uvm_driver):
+    """Drives each item through the BFM. It publishes what was accepted (sent_ap) before it
+    collects the recorders (the scoreboard pairs the two in order whichever arrives first), and
+    the block's flow facts (flow_ap), with the ready-pattern kind it hears on ready_kind_imp."""
+
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
         self.sent_ap = uvm_analysis_port("sent_ap", self)
         self.flow_ap = uvm_analysis_port("flow_ap", self)
-        self.ready_gen = None
+        self.ready_kind_imp = uvm_subscriber.uvm_AnalysisImp("ready_kind_imp", self, self.set_ready_kind)
+        self.ready_kind = "always"
+
+    def set_ready_kind(self, kind: str) -> None:
+        self.ready_kind = kind
 
     async def run_phase(self):
         while True:
@@ -52,7 +61,7 @@ class Driver(uvm_driver):
             self.sent_ap.write(Sent(item, accepted))
             self.flow_ap.write(FlowInfo(
                 vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
-                ready_kind=self.ready_gen.kind if self.ready_gen else "always",
+                ready_kind=self.ready_kind,
                 stall_out=after[1] - before[1], stall_in=after[0] - before[0],
                 saturated=item.quant.saturated))
             self.bfm.collect()
@@ -61,7 +70,8 @@ class Driver(uvm_driver):
 
 class ReadyGenerator(uvm_component):
     """Output-side backpressure: before each block it loads a new out_ready pattern of a kind
-    drawn from its policy (ConfigDB "READY_KINDS": a tuple of READY_KINDS names)."""
+    drawn from its policy (ConfigDB "READY_KINDS": a tuple of READY_KINDS names), and says which
+    on kind_ap."""
 
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
@@ -71,13 +81,14 @@ class ReadyGenerator(uvm_component):
         if bad or not self.kinds:
             raise ValueError(f"unknown ready pattern kinds {bad}; known: {', '.join(READY_KINDS)}")
         self.rng = np.random.default_rng([seed, 0x5EAD])
-        self.kind = "always"
+        self.kind_ap = uvm_analysis_port("kind_ap", self)
+        self._queue: list[str] = []
 
     def connect_phase(self):
         self.bfm.block_listeners.append(self.next_block)
 
     def pattern(self, kind: str) -> np.ndarray:
-        rng, n = self.rng, 4096
+        rng, n = self.rng, READY_DEPTH
         if kind == "always":
             return np.ones(1, np.uint8)
         if kind == "random":
@@ -99,23 +110,22 @@ class ReadyGenerator(uvm_component):
 
     def next_block(self, _vectors: int) -> None:
         # shuffled round robin: every kind of the policy comes up once per len(kinds) blocks
-        if not getattr(self, "_queue", None):
+        if not self._queue:
             self._queue = list(self.rng.permutation(self.kinds))
-        self.kind = str(self._queue.pop())
-        self.bfm.set_ready_pattern(self.pattern(self.kind))
+        kind = str(self._queue.pop())
+        self.bfm.set_ready_pattern(self.pattern(kind))
+        self.kind_ap.write(kind)
 
 
 class InMonitor(uvm_component):
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
         self.ap = uvm_analysis_port("ap", self)
-        self.seen = 0
 
     def connect_phase(self):
         self.bfm.in_listeners.append(self.observe)
 
     def observe(self, obs: InObservation) -> None:
-        self.seen += len(obs.codes)
         if len(obs.codes) or obs.resets:
             self.ap.write(obs)
 
@@ -124,13 +134,11 @@ class OutMonitor(uvm_component):
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
         self.ap = uvm_analysis_port("ap", self)
-        self.seen = 0
 
     def connect_phase(self):
         self.bfm.out_listeners.append(self.observe)
 
     def observe(self, obs: OutObservation) -> None:
-        self.seen += len(obs.y)
         if len(obs.y) or obs.resets or obs.control_x:
             self.ap.write(obs)
 
@@ -145,4 +153,4 @@ class SoftmaxAgent(uvm_agent):
 
     def connect_phase(self):
         self.driver.seq_item_port.connect(self.seqr.seq_item_export)
-        self.driver.ready_gen = self.ready_gen
+        self.ready_gen.kind_ap.connect(self.driver.ready_kind_imp)

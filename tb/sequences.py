@@ -17,8 +17,8 @@ from models.dumps import open_dump_arg, pad_to
 from models.quantize import QuantReport, quantize
 
 from .codec import GAP_MAX
+from .flow import GAP_KINDS
 
-GAP_MODES = ("none", "random", "long")
 
 
 class VectorBlock(uvm_sequence_item):
@@ -93,7 +93,7 @@ def make_gaps(rng: np.random.Generator, m: int, mode: str) -> np.ndarray:
         return np.where(rng.random(m) < 0.3, rng.integers(1, 4, m), 0)
     if mode == "long":
         return np.where(rng.random(m) < 0.5, rng.integers(1, 40, m), 0).clip(0, GAP_MAX)
-    raise ValueError(f"unknown gap mode '{mode}' (known: {', '.join(GAP_MODES)})")
+    raise ValueError(f"unknown gap mode '{mode}' (known: {', '.join(GAP_KINDS)})")
 
 
 def lsb(cfg: SoftmaxConfig) -> float:

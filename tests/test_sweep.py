@@ -105,3 +105,51 @@ def test_grid_errors(tmp_path, tiny_dump):
     assert sweep.load_grid(str(g)) == [{"formats": [[6, 5]], "k": [1, "N"]}]
     with pytest.raises(sweep.GridError, match="unknown grid 'huge'"):
         sweep.load_grid("huge")
+
+
+def test_hash_separates_normalise(tiny_dump):
+    """The divider and log-domain K = N units are different hardware: different area-cache keys."""
+    dumps = {"tiny": sweep.load_dump(tiny_dump)}
+    base = {"iw": 6, "fw": 5, "of": 10, "exp_range": 8.0, "exp_step": 1, "k": "N", "m": 7}
+    log = sweep.make_point("tiny", dumps["tiny"], {**base, "normalise": "log"})
+    div = sweep.make_point("tiny", dumps["tiny"], {**base, "normalise": "divide"})
+    assert log.cfg.variant == "full" and div.cfg.variant == "conventional"
+    assert log.key != div.key
+    # K = 1 never normalises: the grid's normalise value does not split identical units
+    k1 = {**base, "k": 1}
+    assert sweep.make_point("tiny", dumps["tiny"], {**k1, "normalise": "divide"}).key == \
+        sweep.make_point("tiny", dumps["tiny"], {**k1, "normalise": "log"}).key
+
+
+def test_normalise_axis_in_grid(tiny_dump):
+    dumps = {"tiny": sweep.load_dump(tiny_dump)}
+    pts = sweep.expand([{"formats": [[6, 5]], "k": ["N"], "normalise": ["log", "divide"]}], dumps)
+    assert sorted(p.cfg.variant for p in pts) == ["conventional", "full"]
+
+
+def test_unknown_variant_colour_is_an_error():
+    assert sweep.variant_colour("conventional") == "tab:red"
+    with pytest.raises(ValueError, match="no colour for variant 'bogus'"):
+        sweep.variant_colour("bogus")
+
+
+def test_pareto_on_um2_when_timed(tmp_path, tiny_dump, monkeypatch):
+    """With --timing, the front is on um^2 (cell-library area) and the columns carry it and fmax."""
+    dumps = {"tiny": sweep.load_dump(tiny_dump)}
+    pts = sweep.expand(GRID[:1], dumps)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for p in pts:        # transistors say (6,5) is smaller; um^2 says (6,3) is: um^2 must decide
+        tr = 1000 if p.spec["fw"] == 5 else 5000
+        (cache / f"{p.key}.json").write_text(json.dumps({"cells": tr // 10, "transistors": tr}))
+    um2 = {pts[0].key: (9e5, 100.0), pts[1].key: (1e5, 150.0)}
+    monkeypatch.setattr(sweep, "timing_for", lambda cfg: dict(zip(("area_um2", "fmax_mhz"),
+                                                                  um2[cfg.name.removeprefix("sw_")])))
+    rows = sweep.run_sweep(GRID[:1], [tiny_dump], tmp_path / "o", progress=False, cache_dir=cache, timing=True)
+    assert [(r["area_um2"], r["fmax_mhz"]) for r in rows] == [(9e5, 100.0), (1e5, 150.0)]
+    assert all(r["cost_metric"] == "area_um2" for r in rows)
+    assert rows[1]["pareto"] == "yes"
+    better = rows[0]["mse_vs_softmax_mean"] < rows[1]["mse_vs_softmax_mean"]
+    assert rows[0]["pareto"] == ("yes" if better else "no")
+    with open(tmp_path / "o" / "sweep.csv") as f:
+        assert {"area_um2", "fmax_mhz"} <= set(next(csv.reader(f)))

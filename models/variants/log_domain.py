@@ -7,6 +7,7 @@ import numpy as np
 
 from ..tables import build_tables, exp_lookup
 from .base import Normalised, Variant, topk_ideal, topk_sum
+from .sums import LaneSums
 
 
 def ln_address(cfg, s: np.ndarray, frac_bits: int | None = None) -> np.ndarray:
@@ -106,3 +107,22 @@ def ln_sweep_vectors(rng: np.random.Generator, cfg, max_vectors: int = 4096) -> 
     first = first[:max_vectors]
     perm = np.argsort(rng.random((len(first), n)), axis=1)
     return (np.take_along_axis(codes[first], perm, axis=1), np.take_along_axis(mask[first], perm, axis=1))
+
+
+def reachable_ln_entries(cfg: SoftmaxConfig) -> list[int]:
+    """ln-table entries some input can reach: S = ONE (the max lane) + the sum of K-1 lane values.
+    The address grows with S, so a run of sums reaches every address between its ends'."""
+    if not cfg.uses_ln:
+        return []
+    if cfg.has_sum_table:
+        # the sums are 2^G times finer than the exp table's values (and LaneSums' bitsets that
+        # much longer): the goal is every address between S = ONE and S = K*ONE, an upper set
+        # whose unreachable entries, if any, show as holes rather than as undefined bins
+        one = 1 << cfg.sum_frac_bits
+        return list(range(int(ln_address(cfg, one)), int(ln_address(cfg, cfg.k * one)) + 1))
+    starts, ends = LaneSums(cfg, cfg.k - 1).runs(cfg.k - 1)
+    a, b = ln_address(cfg, cfg.one + starts), ln_address(cfg, cfg.one + ends)
+    marks = np.zeros(int(b.max()) + 2, np.int64)
+    np.add.at(marks, a, 1)
+    np.add.at(marks, b + 1, -1)
+    return np.flatnonzero(np.cumsum(marks) > 0).tolist()

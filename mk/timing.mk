@@ -1,0 +1,30 @@
+# Area and timing in a standard-cell library (OSU 0.18 um): Yosys maps, OpenSTA times. See docs/timing.md.
+#   make timing-deps                    install OpenSTA and the OSU liberty from Debian if missing (root)
+#   make timing [CONFIG=name|path] [ALLOW_LARGE=1]   default: the four N = 10 units -> results/timing/
+#     (a configuration estimated too large to synthesise in minutes, e.g. N = 1000, is refused
+#      before anything runs unless ALLOW_LARGE=1)
+
+TIMING_DEBS    := opensta qflow-tech-osu018
+TIMING_CONFIGS ?= paper_n10_decision paper_n10_top4 paper_n10_full paper_n10_conventional
+# CONFIG has a default in mk/sim.mk: only a CONFIG given on the command line selects the unit here.
+TIMING_RUN      = $(if $(filter command line,$(origin CONFIG)),$(CONFIG),$(TIMING_CONFIGS))
+
+.PHONY: timing-deps timing
+
+# Idempotent: installs only the packages dpkg does not report installed; runs apt-get update
+# only when apt has no package lists yet or the install fails without one.
+timing-deps:
+	@missing=""; for p in $(TIMING_DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "timing-deps: $(TIMING_DEBS) installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "timing-deps: missing Debian packages:$$missing; install them as root: apt-get install -y$$missing" >&2; exit 1; fi; \
+	echo "timing-deps: installing$$missing"; \
+	if [ -z "$$(ls /var/lib/apt/lists/*_Packages 2>/dev/null)" ]; then apt-get update -q || exit 1; fi; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; } \
+	  || { echo "timing-deps: apt-get could not install:$$missing" >&2; exit 1; }
+
+timing: $(STAMP) timing-deps
+	$(PY) -m scripts.timing $(foreach c,$(TIMING_RUN),--config $(c)) $(if $(ALLOW_LARGE),--allow-large,)

@@ -1,0 +1,149 @@
+"""Cell-library area and timing (scripts/timing.py): the four N = 10 units through Yosys mapped to
+the OSU 0.18 um liberty and OpenSTA. Needs the Debian packages of `make timing-deps`.
+
+All tests share one worker (xdist group) so the four units are synthesised once per run
+(netlists cached in build/timing/cache/ across runs)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from models.config import load_config
+from scripts import timing
+from scripts.synth_common import ToolError
+
+UNITS = ("paper_n10_decision", "paper_n10_top4", "paper_n10_full", "paper_n10_conventional")
+pytestmark = pytest.mark.xdist_group("timing")
+
+
+@pytest.fixture(scope="module")
+def timed() -> dict[str, dict]:
+    return {c: timing.time_unit(c) for c in UNITS}
+
+
+def _liberty_areas() -> dict[str, float]:
+    """Cell areas read straight from the liberty file (not through Yosys)."""
+    text = timing.liberty_file().read_text()
+    # the first 'area' inside each cell group, before any nested group (pins come after it)
+    cells = re.findall(r"\bcell\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?\barea\s*:\s*([\d.]+)", text)
+    assert len(cells) > 20, "liberty parse found too few cells"
+    return {name: float(a) for name, a in cells}
+
+
+def _declared(netlist: str) -> dict[str, tuple[int, int]]:
+    """{net name: (msb, lsb)} of every vector or scalar declared in the netlist."""
+    out = {}
+    for msb, lsb, name in re.findall(r"^\s*(?:wire|reg|input|output)\s+(?:\[(\d+):(\d+)\]\s+)?(\\\S+|\w+)\s*;",
+                                     netlist, re.M):
+        out[name.lstrip("\\")] = (int(msb or 0), int(lsb or 0))
+    return out
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_area_matches_cells_and_liberty(timed, unit):
+    r = timed[unit]
+    lib = _liberty_areas()
+    assert r["area_um2"] > 0
+    assert r["cells"] == sum(r["cells_by_type"].values())
+    # the cell counts are those of the netlist OpenSTA timed
+    kinds = re.findall(r"^\s*(\w+)\s+\S+\s*\($", open(r["netlist"]).read(), re.M)
+    assert {c: kinds.count(c) for c in set(kinds) if c in lib} == r["cells_by_type"]
+    assert r["area_um2"] == pytest.approx(sum(n * lib[c] for c, n in r["cells_by_type"].items()), rel=1e-9)
+    assert r["flops"] == sum(n for c, n in r["cells_by_type"].items() if c.startswith("DFF"))
+    assert r["cells"] > 5 * r["flops"]        # ten lanes of table logic, a max tree, subtractors
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_critical_path_endpoints_exist(timed, unit):
+    r = timed[unit]
+    nets = _declared(open(r["netlist"]).read())
+    for point in ("start", "end"):
+        m = re.fullmatch(r"(.+?)(?:\[(\d+)\])?", r["critical_path"][point])
+        name, bit = m.group(1), int(m.group(2) or 0)
+        assert name in nets, f"{point} point {name} is not declared in {r['netlist']}"
+        assert min(nets[name]) <= bit <= max(nets[name])
+    # every pipeline stage of rtl/softmax_unit.v has its registers and a worst path
+    expected = {"S0", "S1", "S2", "valid"} | ({"S3", "S4"} if load_config(unit).k > 1 else set())
+    assert expected <= set(r["stages"])
+    assert all(r["stages"][s]["flops"] > 0 for s in expected)
+    limit = r["critical_path"]["stage"]
+    assert r["stages"][limit]["period_needed_ns"] == max(s["period_needed_ns"] for s in r["stages"].values())
+
+
+def test_area_ordering(timed):
+    a = {u: timed[u]["area_um2"] for u in UNITS}
+    assert a["paper_n10_decision"] < a["paper_n10_top4"] < a["paper_n10_conventional"]
+    assert a["paper_n10_decision"] < a["paper_n10_full"] < a["paper_n10_conventional"]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_tightest_clock(timed, unit):
+    """Fresh STA runs: the chosen period is met, one 20 % shorter is not."""
+    r = timed[unit]
+    p = r["min_period_ns"]
+    assert timing.sta_slack(r, p) >= 0
+    assert timing.sta_slack(r, 0.8 * p) < 0
+    assert r["fmax_mhz"] == pytest.approx(1000 / p, abs=0.01)
+
+
+def test_missing_sta_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match=r"install the Debian package opensta"):
+        timing.sta_bin()
+
+
+def test_missing_liberty_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(timing, "LIBERTY", tmp_path / "osu018_stdcells.lib")
+    with pytest.raises(ToolError, match=r"osu018_stdcells.lib not found: install the Debian package "
+                                        r"qflow-tech-osu018"):
+        timing.time_unit("paper_n10_decision")
+
+
+def test_too_large_refused_up_front(monkeypatch, capsys):
+    def no_synthesis(*a, **k):
+        raise AssertionError("synthesis started for a configuration that should be refused")
+    monkeypatch.setattr(timing, "synthesise", no_synthesis)
+    assert timing.main(["--config", "paper_n10_decision", "--config", "imagenet_n1000_decision"]) == 1
+    err = capsys.readouterr().err
+    assert "imagenet_n1000_decision" in err and "too large" in err and "--allow-large" in err
+    est = re.search(r"about ([\d,]+) generic cells", err)
+    assert est and int(est.group(1).replace(",", "")) > timing.MAX_EST_CELLS
+
+
+def test_stage_of_register_names():
+    assert timing.stage_of("\\g_norm.g_log.d3 [4]", "S4") == "S3"
+    assert timing.stage_of("q0[7]", "S2") == "S0"
+    assert timing.stage_of("out_data[3]", "S4") == "S4"
+    assert timing.stage_of("out_valid", "S2") == "valid"
+    with pytest.raises(timing.TimingError, match="'_00912_' is not a stage register"):
+        timing.stage_of("_00912_", "S2")
+
+
+def test_report_area_um2_ratios(tmp_path):
+    """The paper check reads results/timing/<config>.json and gives um^2 ratios beside the proxy."""
+    from scripts import report_area
+    um2 = {"paper_n10_decision": 100.0, "paper_n10_top4": 250.0, "paper_n10_full": 200.0,
+           "paper_n10_conventional": 400.0}
+    (tmp_path / "timing").mkdir()
+    for name, a in um2.items():
+        (tmp_path / "timing" / f"{name}.json").write_text(
+            json.dumps({"area_um2": a, "min_period_ns": 5.0, "fmax_mhz": 200.0}))
+    c = report_area.area_check(tmp_path)
+    assert c["um2_ratio"]["conventional"] == {"decision": 0.25, "topk": 0.625, "full": 0.5}
+    assert c["um2_ratio"]["full"]["topk"] == 1.25
+    md = report_area.markdown(c)
+    assert "| decision | paper_n10_decision | 100 | 5.00 | 200 | 0.25 | 0.50 |" in md
+    (tmp_path / "timing" / "paper_n10_top4.json").write_text(json.dumps({"area_um2": -1}))
+    with pytest.raises(report_area.AreaError, match="paper_n10_top4.json: field 'area_um2' must be a positive"):
+        report_area.area_check(tmp_path)
+
+
+def test_stage_registers_of_decision_unit(timed):
+    """Flip-flops grouped by stage match the register bits of docs/rtl.md (K = 1): S0 input data
+    + mask, S1 differences + mask + argmax, S2 outputs + argmax, one valid bit per stage."""
+    cfg = load_config("paper_n10_decision")
+    n, w, ow, a = cfg.n, cfg.width, cfg.out_width, cfg.argmax_width
+    got = {s: v["flops"] for s, v in timed["paper_n10_decision"]["stages"].items() if v["flops"]}
+    assert got == {"S0": n * w + n, "S1": n * w + n + a, "S2": n * ow + a, "valid": 3}
