@@ -1,24 +1,21 @@
 """Benchmark: bit-accurate model throughput beside numpy float softmax on the same batch.
 
-    .venv/bin/python bench/bench_model.py [--repeat 5]
+    .venv/bin/python -m bench.bench_model [--repeat 5]
 
 Target (issue 2): >= 5 million logits per second on one core for N = 10 and N = 1000.
 Runs single-threaded (numpy's elementwise kernels are single-threaded; BLAS is not used).
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:      # run as a file: make `models` importable
-    sys.path.insert(0, str(REPO))
 
-from models.config import load_config  # noqa: E402
-from models.datapath import run_model  # noqa: E402
-from models.reference import softmax  # noqa: E402
+from models.config import load_config
+from models.datapath import run_model
+from models.reference import softmax
 
 CASES = [("paper_n10_decision", 200_000), ("paper_n10_top4", 200_000), ("paper_n10_full", 200_000),
          ("attn_n64_top8", 20_000), ("attn_n64_full", 20_000), ("imagenet_n1000_decision", 2_000)]

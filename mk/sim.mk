@@ -73,4 +73,4 @@ test: $(STAMP) timing-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/
 
 bench-sim: $(STAMP)
-	$(PY) bench/bench_sim.py
+	$(PY) -m bench.bench_sim

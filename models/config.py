@@ -278,36 +278,32 @@ class SoftmaxConfig:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
 
 
-_KNOWN = {f.name for f in fields(SoftmaxConfig)} - {"source"}
-_REQUIRED = {f.name for f in fields(SoftmaxConfig)
-             if f.default is MISSING and f.default_factory is MISSING} - {"name", "source"}
-
-
-def config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> SoftmaxConfig:
-    """Validate a mapping (e.g. parsed TOML) into a SoftmaxConfig; unknown/missing keys are errors."""
-    unknown = sorted(set(data) - _KNOWN)
+def from_fields(cls, data: dict, source: str = "<dict>", name: str | None = None):
+    """A configuration dataclass (cls: SoftmaxConfig, models.stream.StreamConfig) from a mapping
+    (e.g. parsed TOML); unknown or missing keys are errors naming them."""
+    known = {f.name for f in fields(cls)} - {"source"}
+    required = {f.name for f in fields(cls)
+                if f.default is MISSING and f.default_factory is MISSING} - {"name", "source"}
+    unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"known fields: {', '.join(sorted(_KNOWN))}")
-    missing = sorted(_REQUIRED - set(data))
+                          f"known fields: {', '.join(sorted(known))}")
+    missing = sorted(required - set(data))
     if missing:
         raise ConfigError(f"{source}: missing required field(s) {', '.join(map(repr, missing))}")
     data = dict(data)
     data.setdefault("name", name or Path(source).stem)
-    return SoftmaxConfig(**data, source=source)
+    return cls(**data, source=source)
 
 
-def list_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
-
-
-def load_config(name_or_path: str | Path) -> SoftmaxConfig:
-    """Load a configuration by name (configs/<name>.toml) or by path to a TOML file."""
+def load_toml(cls, directory: Path, name_or_path: str | Path, what: str = "configuration"):
+    """A configuration by name (<directory>/<name>.toml) or by path to a TOML file."""
     p = Path(name_or_path)
     if p.suffix != ".toml":
-        p = CONFIG_DIR / f"{name_or_path}.toml"
+        p = directory / f"{name_or_path}.toml"
         if not p.is_file():
-            raise ConfigError(f"no configuration named '{name_or_path}'; known: {', '.join(list_configs())}")
+            known = ", ".join(sorted(q.stem for q in directory.glob("*.toml")))
+            raise ConfigError(f"no {what} named '{name_or_path}'; known: {known}")
     if not p.is_file():
         raise ConfigError(f"{p}: configuration file not found")
     try:
@@ -316,4 +312,18 @@ def load_config(name_or_path: str | Path) -> SoftmaxConfig:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     if "name" in data and data["name"] != p.stem:
         raise ConfigError(f"{p}: field 'name': '{data['name']}' differs from the file name '{p.stem}'")
-    return config_from_dict(data, source=str(p), name=p.stem)
+    return from_fields(cls, data, source=str(p), name=p.stem)
+
+
+def config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> SoftmaxConfig:
+    """Validate a mapping (e.g. parsed TOML) into a SoftmaxConfig; unknown/missing keys are errors."""
+    return from_fields(SoftmaxConfig, data, source, name)
+
+
+def list_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def load_config(name_or_path: str | Path) -> SoftmaxConfig:
+    """Load a configuration by name (configs/<name>.toml) or by path to a TOML file."""
+    return load_toml(SoftmaxConfig, CONFIG_DIR, name_or_path)

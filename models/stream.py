@@ -20,14 +20,13 @@ ideal float function and the RTL parameters of rtl/stream/sm_stream_unit.v.
 from __future__ import annotations
 
 import math
-import tomllib
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError
+from .config import ConfigError, from_fields, load_toml
 from .reference import softmax
 from .tables import TableView, write_hex, exp_lookup, exp_table, ln_table
 from .variants.log_domain import ln_address
@@ -202,22 +201,8 @@ class StreamConfig:
                          ln_depth=self.ln_exponents << self.ln_mant_bits)
 
 
-_KNOWN = {f.name for f in fields(StreamConfig)} - {"source"}
-_REQUIRED = {f.name for f in fields(StreamConfig)
-             if f.default is MISSING and f.default_factory is MISSING} - {"name", "source"}
-
-
 def stream_config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> StreamConfig:
-    unknown = sorted(set(data) - _KNOWN)
-    if unknown:
-        raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
-                          f"known fields: {', '.join(sorted(_KNOWN))}")
-    missing = sorted(_REQUIRED - set(data))
-    if missing:
-        raise ConfigError(f"{source}: missing required field(s) {', '.join(map(repr, missing))}")
-    data = dict(data)
-    data.setdefault("name", name or Path(source).stem)
-    return StreamConfig(**data, source=source)
+    return from_fields(StreamConfig, data, source, name)
 
 
 def list_stream_configs() -> list[str]:
@@ -226,19 +211,7 @@ def list_stream_configs() -> list[str]:
 
 def load_stream_config(name_or_path: str | Path) -> StreamConfig:
     """A stream configuration by name (configs/stream/<name>.toml) or by path."""
-    p = Path(name_or_path)
-    if p.suffix != ".toml":
-        p = STREAM_CONFIG_DIR / f"{name_or_path}.toml"
-        if not p.is_file():
-            raise ConfigError(f"no stream configuration named '{name_or_path}'; "
-                              f"known: {', '.join(list_stream_configs())}")
-    if not p.is_file():
-        raise ConfigError(f"{p}: configuration file not found")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return stream_config_from_dict(data, source=str(p), name=p.stem)
+    return load_toml(StreamConfig, STREAM_CONFIG_DIR, name_or_path, "stream configuration")
 
 
 # ---- rows ---------------------------------------------------------------------------------------
