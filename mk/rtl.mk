@@ -7,7 +7,7 @@
 .PHONY: lint synth area
 
 lint: $(STAMP)
-	$(PY) scripts/synth_lint.py --all
+	$(PY) -m scripts.synth_lint --all
 
 synth: $(STAMP)
 	$(if $(CONFIG),,$(error make synth needs CONFIG=<config name or path to a .toml>))

@@ -63,7 +63,7 @@ sim-stream: $(STAMP)
 regression: $(STAMP)
 	$(if $(and $(SHARD),$(if $(SEED),,1)),$(error SHARD needs SEED=<n>: every shard must use the same seed))
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \
-	  tests/test_sim.py tests/test_sim_codecov.py \
+	  tests/test_sim.py tests/test_sim_codecov.py tests/test_sim_shapes.py \
 	  --smx-profile full $(if $(SEED),--smx-seed $(SEED),--smx-seed random) -v \
 	  $(if $(SHARD),--shard $(SHARD)) $(if $(SEEDS),--smx-seeds $(SEEDS)) \
 	  --junitxml=results/regression$(if $(SHARD),-$(subst /,of,$(SHARD))).xml

@@ -5,6 +5,7 @@ testbench and the reports all read the same numbers. See docs/numerics.md sectio
 """
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields
@@ -276,6 +277,10 @@ class SoftmaxConfig:
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
+
+    def to_toml(self) -> str:
+        """The configuration as a TOML file (without its name: a file's name is its stem)."""
+        return "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.to_dict().items() if k != "name")
 
 
 def from_fields(cls, data: dict, source: str = "<dict>", name: str | None = None):

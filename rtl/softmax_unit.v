@@ -31,7 +31,17 @@ module softmax_unit #(
     parameter integer LN_W          = 1,
     parameter         LN_TABLE_FILE = "ln_table.hex",
     /* verilator lint_on UNUSEDPARAM */
-    parameter integer SUM_W         = 11,   // width of the top-K sum, OUT_FRAC + ceil(log2(K+1))
+    parameter integer SUM_W         = 11,   // width of the top-K sum, SUM_FRAC + ceil(log2(K+1))
+    // The sum table (log-domain units, K > 1): the top-K sum is taken from exp_lookup through a
+    // table of its own with SUM_FRAC = OUT_FRAC + guard bits fraction bits and 2^SUM_ADDR_W
+    // entries, so that lanes far below the max still add their mass (docs/numerics.md section 5).
+    // SUM_TABLE = 0: no such table, the sum is taken from the first look-up (SUM_FRAC = OUT_FRAC).
+    parameter integer SUM_FRAC      = 10,
+    parameter integer SUM_ADDR_W    = 8,
+    parameter integer SUM_TABLE     = 0,
+    /* verilator lint_off UNUSEDPARAM */
+    parameter         SUM_TABLE_FILE = "sum_table.hex",
+    /* verilator lint_on UNUSEDPARAM */
     parameter integer ARGMAX_W      = 4,
     parameter         EXP_TABLE_FILE = "exp_table.hex",
     // 1: normalise by one divider per lane (the conventional full softmax, K = N) instead of
@@ -52,18 +62,33 @@ module softmax_unit #(
     localparam integer LATENCY = (K > 1) ? 5 : 3;
 
     // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
+    // Derived parameters must equal what rtl_parameters() derives, not merely be wide enough:
+    // a value nobody builds is a configuration nobody tests.
+    localparam integer LN_EXPS = SUM_W - SUM_FRAC;                  // ln table exponents, S <= K*ONE
+    localparam integer LN_EXP_BITS_REQ = (LN_EXPS > 1) ? $clog2(LN_EXPS) : 1;
+    localparam integer ARGMAX_W_REQ = (N > 1) ? $clog2(N) : 1;
     generate
+        if (N < 2) begin : g_err_n
+            softmax_unit_param_error_N_must_be_at_least_2 u_err();
+        end
         if (K < 1 || K > N) begin : g_err_k
             softmax_unit_param_error_K_must_be_in_1_to_N u_err();
         end
         if (OUT_W != OUT_FRAC + 1) begin : g_err_out_w
             softmax_unit_param_error_OUT_W_must_be_OUT_FRAC_plus_1 u_err();
         end
-        if (SUM_W != OUT_FRAC + $clog2(K + 1)) begin : g_err_sum_w
-            softmax_unit_param_error_SUM_W_must_be_OUT_FRAC_plus_clog2_K_plus_1 u_err();
+        if (SUM_W != SUM_FRAC + $clog2(K + 1)) begin : g_err_sum_w
+            softmax_unit_param_error_SUM_W_must_be_SUM_FRAC_plus_clog2_K_plus_1 u_err();
         end
-        if (ARGMAX_W < 1 || (1 << ARGMAX_W) < N) begin : g_err_argmax_w
-            softmax_unit_param_error_ARGMAX_W_too_narrow_for_N u_err();
+        if (SUM_TABLE == 0 ? (SUM_FRAC != OUT_FRAC) : (SUM_FRAC < OUT_FRAC || K < 2 || NORM_DIVIDE != 0))
+        begin : g_err_sum_table
+            softmax_unit_param_error_SUM_TABLE_only_for_log_domain_units_with_SUM_FRAC_ge_OUT_FRAC u_err();
+        end
+        if (SUM_TABLE != 0 && (SUM_ADDR_W < EXP_ADDR_W || EXP_STEP_LOG2 + SUM_ADDR_W > IN_W)) begin : g_err_sum_addr
+            softmax_unit_param_error_sum_table_span_must_cover_exp_table_within_input_range u_err();
+        end
+        if (ARGMAX_W != ARGMAX_W_REQ) begin : g_err_argmax_w
+            softmax_unit_param_error_ARGMAX_W_must_be_clog2_N u_err();
         end
         if (EXP_STEP_LOG2 < 0 || EXP_ADDR_W < 1 || EXP_STEP_LOG2 + EXP_ADDR_W > IN_W) begin : g_err_exp
             softmax_unit_param_error_exp_table_span_exceeds_input_range u_err();
@@ -74,11 +99,11 @@ module softmax_unit #(
         if (K > 1 && NORM_DIVIDE == 0 && (LN_MANT_BITS < 1 || LN_MANT_BITS > OUT_FRAC)) begin : g_err_ln_m
             softmax_unit_param_error_LN_MANT_BITS_must_be_in_1_to_OUT_FRAC u_err();
         end
-        if (K > 1 && NORM_DIVIDE == 0 && LN_DEPTH != ((SUM_W - OUT_FRAC) << LN_MANT_BITS)) begin : g_err_ln_depth
+        if (K > 1 && NORM_DIVIDE == 0 && LN_DEPTH != (LN_EXPS << LN_MANT_BITS)) begin : g_err_ln_depth
             softmax_unit_param_error_LN_DEPTH_must_be_exponents_times_2_pow_LN_MANT_BITS u_err();
         end
-        if (K > 1 && NORM_DIVIDE == 0 && (1 << LN_EXP_BITS) < SUM_W - OUT_FRAC) begin : g_err_ln_exp
-            softmax_unit_param_error_LN_EXP_BITS_too_narrow u_err();
+        if (K > 1 && NORM_DIVIDE == 0 && LN_EXP_BITS != LN_EXP_BITS_REQ) begin : g_err_ln_exp
+            softmax_unit_param_error_LN_EXP_BITS_must_be_clog2_of_exponents u_err();
         end
     endgenerate
 
@@ -144,7 +169,11 @@ module softmax_unit #(
         .EXP_ADDR_W(EXP_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2), .EXP_TABLE_FILE(EXP_TABLE_FILE)
     ) u_exp (.d(d1), .off(1'b0), .mask(m1), .e(e));
 
+    // e2 is the decision unit's output and the divider's or the sum's input; a log-domain unit
+    // with a sum table reads only its own terms (es2), and synthesis drops e2 there
+    /* verilator lint_off UNUSEDSIGNAL */
     reg [N*OUT_W-1:0]  e2;
+    /* verilator lint_on UNUSEDSIGNAL */
     reg [ARGMAX_W-1:0] a2;
     always @(posedge clk) if (en) begin
         e2 <= e;
@@ -156,12 +185,28 @@ module softmax_unit #(
             // eq. 18: the first look-up is the output.
             assign out_data   = e2;
             assign out_argmax = a2;
-        end else begin : g_norm
-            // ---- S3: sum of the K largest e, then L = ln(sum) ----
+        end else if (K > 1) begin : g_norm     // (K < 1 is refused above; no datapath for it)
+            // ---- S2 (sum table): the terms of the sum, SUM_FRAC fraction bits ----
+            localparam integer SV = SUM_FRAC + 1;
+            wire [N*SV-1:0] es2;
+            if (SUM_TABLE != 0) begin : g_sum_table
+                wire [N*SV-1:0] es;
+                sm_exp_lanes #(
+                    .N(N), .IN_W(IN_W), .OFF_W(1), .OUT_FRAC(SUM_FRAC), .OUT_W(SV),
+                    .EXP_ADDR_W(SUM_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2), .EXP_TABLE_FILE(SUM_TABLE_FILE)
+                ) u_sum_exp (.d(d1), .off(1'b0), .mask(m1), .e(es));
+                reg [N*SV-1:0] es_r;
+                always @(posedge clk) if (en) es_r <= es;
+                assign es2 = es_r;
+            end else begin : g_no_sum_table
+                assign es2 = e2;                 // SUM_FRAC = OUT_FRAC
+            end
+
+            // ---- S3: sum of the K largest terms, then L = ln(sum) ----
             wire [SUM_W-1:0] s;
             if (K == N) begin : g_full
                 // Full softmax: every term counts, no selection.
-                sm_adder_tree #(.N(N), .VW(OUT_W), .FRAC(OUT_FRAC)) u_sum (.x(e2), .sum(s));
+                sm_adder_tree #(.N(N), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(es2), .sum(s));
             end else begin : g_topk
                 localparam integer P  = 1 << $clog2(K);                          // list kept
                 localparam integer LO = (P < (1 << $clog2(N))) ? P : (1 << $clog2(N));
@@ -169,11 +214,11 @@ module softmax_unit #(
                 localparam integer SORT = (K == LO) ? 0 : 1;
                 // Only the first (largest) K entries of the sorted list are summed.
                 /* verilator lint_off UNUSEDSIGNAL */
-                wire [LO*OUT_W-1:0] top;
+                wire [LO*SV-1:0] top;
                 /* verilator lint_on UNUSEDSIGNAL */
-                sm_topk_tree #(.N(N), .P(P), .VW(OUT_W), .SORT(SORT)) u_top (.x(e2), .y(top));
-                sm_adder_tree #(.N(K), .VW(OUT_W), .FRAC(OUT_FRAC)) u_sum (
-                    .x(top[K*OUT_W-1:0]), .sum(s));
+                sm_topk_tree #(.N(N), .P(P), .VW(SV), .SORT(SORT)) u_top (.x(es2), .y(top));
+                sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (
+                    .x(top[K*SV-1:0]), .sum(s));
             end
 
             reg [N*OUT_W-1:0]  y4;
@@ -206,7 +251,7 @@ module softmax_unit #(
 
                 wire [LN_W-1:0] l;
                 sm_ln_lookup #(
-                    .SUM_W(SUM_W), .OUT_FRAC(OUT_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
+                    .SUM_W(SUM_W), .OUT_FRAC(SUM_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
                     .LN_EXP_BITS(LN_EXP_BITS), .LN_DEPTH(LN_DEPTH), .LN_W(LN_W),
                     .LN_TABLE_FILE(LN_TABLE_FILE)
                 ) u_ln (.s(s), .l(l));

@@ -265,7 +265,7 @@ def area_for(cfg: SoftmaxConfig, key: str, cache_dir: Path = AREA_CACHE, timeout
         return {"error": f"{rel(SYNTH_SCRIPT)} does not exist (the RTL part provides it); use --no-area"}
     CONFIG_DIR.mkdir(parents=True, exist_ok=True)
     toml = CONFIG_DIR / f"{cfg.name}.toml"
-    toml.write_text(_to_toml(cfg))
+    toml.write_text(cfg.to_toml())
     t0 = time.perf_counter()
     try:
         res = subprocess.run([sys.executable, "-m", "scripts.synth_area", "--config", str(toml), "--results", str(SYNTH_RESULTS),
@@ -286,15 +286,6 @@ def area_for(cfg: SoftmaxConfig, key: str, cache_dir: Path = AREA_CACHE, timeout
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(keep, indent=1))
     return {**keep, "source": "synth"}
-
-
-def _to_toml(cfg: SoftmaxConfig) -> str:
-    lines = []
-    for k, v in cfg.to_dict().items():
-        if k == "name":
-            continue
-        lines.append(f"{k} = {json.dumps(v)}")
-    return "\n".join(lines) + "\n"
 
 
 # ---- Pareto --------------------------------------------------------------------------------------

@@ -11,10 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.config import ConfigError, list_configs  # noqa: E402
-from scripts.synth_common import Prepared, ToolError, iverilog_compile, prepare, verilator_lint  # noqa: E402
+from models.config import ConfigError, list_configs
+from scripts.synth_common import Prepared, ToolError, iverilog_compile, prepare, verilator_lint
 
 CHECKS = {"verilator": verilator_lint, "iverilog": iverilog_compile}
 

@@ -32,7 +32,7 @@ COMMANDS = {
 def _regression(argv: list[str]) -> int:
     """The regression is pytest over tests/test_sim*.py (make regression)."""
     cmd = [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
-           "tests/test_sim.py", "tests/test_sim_codecov.py", "--smx-profile", "full", *argv]
+           "tests/test_sim.py", "tests/test_sim_codecov.py", "tests/test_sim_shapes.py", "--smx-profile", "full", *argv]
     return subprocess.call(cmd)
 
 

@@ -167,7 +167,7 @@ def _max_corners(rng, cfg: SoftmaxConfig, lanes: np.ndarray) -> list[Corner]:
     n, cmin, cmax = cfg.n, cfg.code_min, cfg.code_max
     step = 1 << cfg.exp_step_log2
     out = [_coded(cfg, "all_equal", np.repeat(np.array([cmin, -1, 0, 1, cmax] + list(rng.integers(cmin, cmax + 1, 3)))[:, None], n, axis=1))]
-    base = rng.integers(cmin, cmax - 64, size=(len(lanes), n))
+    base = rng.integers(cmin, max(cmin + 1, cmax - 64), size=(len(lanes), n))   # 2-bit inputs too
     top = base.max(axis=1) + rng.choice([1, 2, step, 16 * step], size=len(lanes))
     base[np.arange(len(lanes)), lanes] = np.minimum(top, cmax)
     out.append(_coded(cfg, "max_each_lane", base))
@@ -175,7 +175,7 @@ def _max_corners(rng, cfg: SoftmaxConfig, lanes: np.ndarray) -> list[Corner]:
         if t > n:
             continue
         reps = min(n, 16)
-        c = rng.integers(cmin, cmax - 100, size=(reps, n))
+        c = rng.integers(cmin, max(cmin + 1, cmax - 100), size=(reps, n))
         mx = c.max(axis=1) + rng.integers(1, 50, size=reps)
         for r in range(reps):
             c[r, rng.choice(n, size=t, replace=False)] = mx[r]

@@ -107,7 +107,7 @@ def test_make_peer_and_report_pass_dump_options():
         r = subprocess.run(["make", "-n", "-W", "requirements.txt", target, "DUMP=a.npz,b.csv", "DUMP_FROM=probabilities",
                             "DUMP_MAP=predictions:logits"], cwd=root, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
-        line = next(ln for ln in r.stdout.splitlines() if f"-m {script}" in ln)
+        line = next(ln for ln in r.stdout.splitlines() if f"-m {script} " in ln)
         assert line.endswith(f"-m {script} --dump a.npz --dump b.csv --dump-from probabilities --dump-map predictions:logits")
 
 
