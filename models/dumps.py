@@ -269,6 +269,10 @@ def load_dump(
     if not p.is_file():
         raise _fail(src, "file not found")
     if not zipfile.is_zipfile(p):
+        with p.open("rb") as fh:
+            if fh.read(4) == b"PK\x03\x04":      # a zip archive's first record, without its end
+                raise _fail(src, f"a truncated or damaged .npz archive ({p.stat().st_size:,} bytes): the zip "
+                                 f"directory at its end is missing; copy or write the file again")
         raise _fail(src, f"not an .npz archive (expected a file written by numpy.savez / save_dump); {IMPORT_HINT}")
     try:
         with np.load(p, allow_pickle=False) as z:

@@ -214,3 +214,12 @@ def test_another_tools_probabilities_replay_directly(tmp_path, monkeypatch):
     assert any("converted from probabilities" in n for n in rep["notes"])
     assert "DUMP_FROM=probabilities" in s["rerun"] and "DUMP_MAP=" in s["rerun"]
     assert rep["sha256"] == s["provenance"]["dumps"][path]
+
+
+def test_a_truncated_npz_is_called_truncated(tmp_path):
+    src = REPO / "data" / "digits_cnn_logits.npz"
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    from models.dumps import load_dump
+    with pytest.raises(DumpError, match="truncated or damaged .npz archive"):
+        load_dump(cut)
