@@ -68,8 +68,9 @@ regression: $(STAMP)
 	  $(if $(SHARD),--shard $(SHARD)) $(if $(SEEDS),--smx-seeds $(SEEDS)) \
 	  --junitxml=results/regression$(if $(SHARD),-$(subst /,of,$(SHARD))).xml
 
-# timing-deps (mk/timing.mk): tests/test_timing.py needs OpenSTA and the OSU 0.18 um liberty
-test: $(STAMP) timing-deps
+# timing-deps (mk/timing.mk): tests/test_timing.py needs OpenSTA and the OSU 0.18 um liberty;
+# IMAGENET_STAMP (mk/data.mk): tests/test_imagenet.py re-captures ImageNet rows from the wheels
+test: $(STAMP) timing-deps $(IMAGENET_STAMP)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/
 
 bench-sim: $(STAMP)

@@ -49,6 +49,9 @@ class SoftmaxConfig:
     # add their mass and the K = N error does not grow with N (docs/numerics.md section 5)
     sum_guard_bits: int = 0
     sum_exp_range: float = 0.0          # 0: the exp table's range
+    # top-K units: 1 = a register between the top-K selection and its sum (timing, docs/timing.md);
+    # the outputs are unchanged, the latency grows by one
+    topk_pipeline: int = 0
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -58,7 +61,7 @@ class SoftmaxConfig:
             return ConfigError(f"{self.source}: field '{fld}': {why}")
 
         ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits",
-                "sum_guard_bits")
+                "sum_guard_bits", "topk_pipeline")
         for f in ints:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -107,6 +110,11 @@ class SoftmaxConfig:
             if getattr(self, f) <= 0:
                 raise bad(f, "must be > 0")
         self._check_sum_table(bad)
+        if self.topk_pipeline not in (0, 1):
+            raise bad("topk_pipeline", f"must be 0 or 1, got {self.topk_pipeline}")
+        if self.topk_pipeline and self.variant != "topk":
+            raise bad("topk_pipeline", f"the register sits between the top-K selection and its sum: "
+                                       f"top-K units only (1 < k < n, normalise = 'log'); this is the {self.variant} unit")
         for fld, why in self.unit.validate(self):
             raise bad(fld, why)
         self._check_resources(bad)
@@ -272,6 +280,7 @@ class SoftmaxConfig:
             "ARGMAX_W": self.argmax_width,
             "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
+            "TOPK_PIPE": self.topk_pipeline,
             **self.unit.rtl_parameters(self),
         }
 

@@ -9,7 +9,8 @@
 //   S3  top-K sum + ln look-up            L = LN[ex, mt](sum of K largest e)  (K > 1)
 //   S4  normalising exp look-up           y_i = exp_lookup(delta_i + L)      (K > 1: output)
 //       (NORM_DIVIDE = 1, the conventional K = N unit: S3 sums all e, S4 divides each lane by S)
-// LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid.
+// LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid, one more with
+// TOPK_PIPE (S3 split between the top-K selection and its sum).
 //
 // Parameters: exactly models.config.SoftmaxConfig.rtl_parameters(); inconsistent values stop
 // elaboration at a missing module whose name says what is wrong.
@@ -46,7 +47,11 @@ module softmax_unit #(
     parameter         EXP_TABLE_FILE = "exp_table.hex",
     // 1: normalise by one divider per lane (the conventional full softmax, K = N) instead of
     // the ln table and a second exp look-up.
-    parameter integer NORM_DIVIDE   = 0
+    parameter integer NORM_DIVIDE   = 0,
+    // 1: a register between the top-K selection and its sum (top-K units, 1 < K < N, log
+    // domain): S3 splits in two, the latency grows by one, the outputs are unchanged. The top-K
+    // selection and the sum with the ln look-up are otherwise one stage (docs/timing.md).
+    parameter integer TOPK_PIPE     = 0
 ) (
     input  wire                  clk,
     input  wire                  rst_n,      // synchronous, active low
@@ -59,7 +64,7 @@ module softmax_unit #(
     output wire [N*OUT_W-1:0]    out_data,   // lane i at [i*OUT_W +: OUT_W]
     output wire [ARGMAX_W-1:0]   out_argmax
 );
-    localparam integer LATENCY = (K > 1) ? 5 : 3;
+    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE;
 
     // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
     // Derived parameters must equal what rtl_parameters() derives, not merely be wide enough:
@@ -92,6 +97,9 @@ module softmax_unit #(
         end
         if (EXP_STEP_LOG2 < 0 || EXP_ADDR_W < 1 || EXP_STEP_LOG2 + EXP_ADDR_W > IN_W) begin : g_err_exp
             softmax_unit_param_error_exp_table_span_exceeds_input_range u_err();
+        end
+        if (TOPK_PIPE != 0 && (TOPK_PIPE != 1 || K < 2 || K >= N || NORM_DIVIDE != 0)) begin : g_err_topk_pipe
+            softmax_unit_param_error_TOPK_PIPE_only_0_or_1_and_only_for_log_domain_top_K u_err();
         end
         if (NORM_DIVIDE != 0 && K != N) begin : g_err_divide
             softmax_unit_param_error_NORM_DIVIDE_needs_K_equal_N u_err();
@@ -217,8 +225,13 @@ module softmax_unit #(
                 wire [LO*SV-1:0] top;
                 /* verilator lint_on UNUSEDSIGNAL */
                 sm_topk_tree #(.N(N), .P(P), .VW(SV), .SORT(SORT)) u_top (.x(es2), .y(top));
-                sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (
-                    .x(top[K*SV-1:0]), .sum(s));
+                if (TOPK_PIPE != 0) begin : g_pipe
+                    reg [K*SV-1:0] t3;                  // the K largest terms, registered
+                    always @(posedge clk) if (en) t3 <= top[K*SV-1:0];
+                    sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(t3), .sum(s));
+                end else begin : g_comb
+                    sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(top[K*SV-1:0]), .sum(s));
+                end
             end
 
             reg [N*OUT_W-1:0]  y4;
@@ -241,7 +254,8 @@ module softmax_unit #(
                     a4 <= a3;
                 end
             end else begin : g_log
-                // delta and mask ride along to the normalising look-up.
+                // delta and mask ride along to the normalising look-up (one cycle more with
+                // TOPK_PIPE, like the argmax)
                 reg [N*IN_W-1:0] d2;
                 reg [N-1:0]      m2;
                 always @(posedge clk) if (en) begin
@@ -260,11 +274,27 @@ module softmax_unit #(
                 reg [N-1:0]        m3;
                 reg [LN_W-1:0]     l3;
                 reg [ARGMAX_W-1:0] a3;
-                always @(posedge clk) if (en) begin
-                    d3 <= d2;
-                    m3 <= m2;
-                    l3 <= l;
-                    a3 <= a2;
+                if (TOPK_PIPE != 0) begin : g_side_pipe
+                    // the extra stage of the split S3 (stage registers keep the <name><stage> names)
+                    reg [N*IN_W-1:0]   dp3;
+                    reg [N-1:0]        mp3;
+                    reg [ARGMAX_W-1:0] ap3;
+                    always @(posedge clk) if (en) begin
+                        dp3 <= d2;
+                        mp3 <= m2;
+                        ap3 <= a2;
+                        d3  <= dp3;
+                        m3  <= mp3;
+                        l3  <= l;
+                        a3  <= ap3;
+                    end
+                end else begin : g_side
+                    always @(posedge clk) if (en) begin
+                        d3 <= d2;
+                        m3 <= m2;
+                        l3 <= l;
+                        a3 <= a2;
+                    end
                 end
 
                 // ---- S4: normalise in the log domain, y_i = exp_lookup(delta_i + L) ----

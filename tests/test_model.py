@@ -457,3 +457,13 @@ def test_sum_table_fields_are_checked():
     dec = load_config("paper_n10_decision").to_dict()
     with pytest.raises(ConfigError, match="log-domain units"):
         config_from_dict({**dec, "sum_guard_bits": 3})
+
+
+def test_topk_pipeline_is_for_top_k_units_only():
+    top = load_config("paper_n10_top4").to_dict()
+    assert config_from_dict({**top, "topk_pipeline": 1}).rtl_parameters("/t")["TOPK_PIPE"] == 1
+    for name in ("paper_n10_full", "paper_n10_decision", "paper_n10_conventional"):
+        with pytest.raises(ConfigError, match="topk_pipeline.*top-K units only"):
+            config_from_dict({**load_config(name).to_dict(), "topk_pipeline": 1})
+    with pytest.raises(ConfigError, match="must be 0 or 1"):
+        config_from_dict({**top, "topk_pipeline": 2})

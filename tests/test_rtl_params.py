@@ -43,6 +43,7 @@ LEGAL = {
     "divide_n10": dict(k=10, normalise="divide"),
     "sum_guard_max": dict(sum_guard_bits=16),        # the sum table's widest fraction
     "sum_range_widest": dict(sum_guard_bits=1, sum_exp_range=64.0),
+    "n11_k5_topk_pipe": dict(n=11, k=5, topk_pipeline=1),   # S3 split after the top-K selection
 }
 
 
@@ -106,6 +107,9 @@ ILLEGAL = {
                                "SUM_TABLE_only_for_log_domain_units"),
     "sum_addr_below_exp": ("sum_range_widest", lambda p: {"SUM_ADDR_W": p["EXP_ADDR_W"] - 1}, "sum_table_span"),
     "sum_span_beyond_input": ("sum_range_widest", lambda p: {"SUM_ADDR_W": p["SUM_ADDR_W"] + 1}, "sum_table_span"),
+    "topk_pipe_on_full": ("n3_k3", lambda p: {"TOPK_PIPE": 1}, "TOPK_PIPE_only"),
+    "topk_pipe_on_decision": ("n2_k1", lambda p: {"TOPK_PIPE": 1}, "TOPK_PIPE_only"),
+    "topk_pipe_two": ("n11_k5_topk_pipe", lambda p: {"TOPK_PIPE": 2}, "TOPK_PIPE_only"),
 }
 
 
