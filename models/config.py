@@ -30,8 +30,35 @@ def _is_pow2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
 
 
+class Formats:
+    """The fixed-point formats a unit's configuration fields imply (signed Q(IW, FW) inputs,
+    unsigned outputs with one integer bit and OF fraction bits); shared by both unit families."""
+
+    @property
+    def width(self) -> int:
+        """W: input word width (sign included)."""
+        return self.in_int_bits + self.in_frac_bits
+
+    @property
+    def one(self) -> int:
+        """Output code of 1.0."""
+        return 1 << self.out_frac_bits
+
+    @property
+    def out_width(self) -> int:
+        return self.out_frac_bits + 1
+
+    @property
+    def code_min(self) -> int:
+        return -(1 << (self.width - 1))
+
+    @property
+    def code_max(self) -> int:
+        return (1 << (self.width - 1)) - 1
+
+
 @dataclass(frozen=True)
-class SoftmaxConfig:
+class SoftmaxConfig(Formats):
     name: str
     n: int
     k: int
@@ -154,28 +181,6 @@ class SoftmaxConfig:
                                    f"the limit is {MAX_ROM_BITS:,} bits")
 
     # ---- derived quantities -----------------------------------------------------------------
-    @property
-    def width(self) -> int:
-        """W: input word width (sign included)."""
-        return self.in_int_bits + self.in_frac_bits
-
-    @property
-    def one(self) -> int:
-        """Output code of 1.0."""
-        return 1 << self.out_frac_bits
-
-    @property
-    def out_width(self) -> int:
-        return self.out_frac_bits + 1
-
-    @property
-    def code_min(self) -> int:
-        return -(1 << (self.width - 1))
-
-    @property
-    def code_max(self) -> int:
-        return (1 << (self.width - 1)) - 1
-
     @property
     def exp_step_log2(self) -> int:
         """s: each exp-table entry spans 2^s input LSBs of difference."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, from_fields, load_toml
+from .config import ConfigError, Formats, from_fields, load_toml
 from .reference import softmax
 from .tables import TableView, write_hex, exp_lookup, exp_table, ln_table
 from .variants.log_domain import ln_address
@@ -53,7 +53,7 @@ class LnView(TableView):
 
 
 @dataclass(frozen=True)
-class StreamConfig:
+class StreamConfig(Formats):
     name: str
     variant: str
     p: int
@@ -120,26 +120,6 @@ class StreamConfig:
                 raise bad(f, "must be > 0")
 
     # ---- derived quantities (each computed here only) -----------------------------------------
-    @property
-    def width(self) -> int:
-        return self.in_int_bits + self.in_frac_bits
-
-    @property
-    def code_min(self) -> int:
-        return -(1 << (self.width - 1))
-
-    @property
-    def code_max(self) -> int:
-        return (1 << (self.width - 1)) - 1
-
-    @property
-    def one(self) -> int:
-        return 1 << self.out_frac_bits
-
-    @property
-    def out_width(self) -> int:
-        return self.out_frac_bits + 1
-
     @property
     def beats_max(self) -> int:
         return self.n_max // self.p
