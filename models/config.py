@@ -79,6 +79,8 @@ class SoftmaxConfig(Formats):
     # top-K units: 1 = a register between the top-K selection and its sum (timing, docs/timing.md);
     # the outputs are unchanged, the latency grows by one
     topk_pipeline: int = 0
+    # the conventional unit: registers inside its dividers (0 = combinational), latency + this
+    divide_pipeline: int = 0
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -88,7 +90,7 @@ class SoftmaxConfig(Formats):
             return ConfigError(f"{self.source}: field '{fld}': {why}")
 
         ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits",
-                "sum_guard_bits", "topk_pipeline")
+                "sum_guard_bits", "topk_pipeline", "divide_pipeline")
         for f in ints:
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -139,6 +141,12 @@ class SoftmaxConfig(Formats):
         self._check_sum_table(bad)
         if self.topk_pipeline not in (0, 1):
             raise bad("topk_pipeline", f"must be 0 or 1, got {self.topk_pipeline}")
+        if not 0 <= self.divide_pipeline < self.out_width:
+            raise bad("divide_pipeline", f"must be in 0..out_frac_bits = {self.out_width - 1} "
+                                         f"(a register between quotient bits), got {self.divide_pipeline}")
+        if self.divide_pipeline and self.variant != "conventional":
+            raise bad("divide_pipeline", f"registers inside the dividers: the conventional unit only "
+                                         f"(normalise = 'divide'); this is the {self.variant} unit")
         if self.topk_pipeline and self.variant != "topk":
             raise bad("topk_pipeline", f"the register sits between the top-K selection and its sum: "
                                        f"top-K units only (1 < k < n, normalise = 'log'); this is the {self.variant} unit")
@@ -286,6 +294,7 @@ class SoftmaxConfig(Formats):
             "EXP_TABLE_FILE": str(table_dir / "exp_table.hex"),
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
             "TOPK_PIPE": self.topk_pipeline,
+            "DIV_PIPE": self.divide_pipeline,
             **self.unit.rtl_parameters(self),
         }
 

@@ -51,7 +51,10 @@ module softmax_unit #(
     // 1: a register between the top-K selection and its sum (top-K units, 1 < K < N, log
     // domain): S3 splits in two, the latency grows by one, the outputs are unchanged. The top-K
     // selection and the sum with the ln look-up are otherwise one stage (docs/timing.md).
-    parameter integer TOPK_PIPE     = 0
+    parameter integer TOPK_PIPE     = 0,
+    // registers inside the per-lane dividers of the conventional unit (NORM_DIVIDE = 1): the
+    // division's OUT_W steps cut into DIV_PIPE + 1 groups, latency + DIV_PIPE, outputs unchanged
+    parameter integer DIV_PIPE      = 0
 ) (
     input  wire                  clk,
     input  wire                  rst_n,      // synchronous, active low
@@ -64,7 +67,7 @@ module softmax_unit #(
     output wire [N*OUT_W-1:0]    out_data,   // lane i at [i*OUT_W +: OUT_W]
     output wire [ARGMAX_W-1:0]   out_argmax
 );
-    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE;
+    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE + DIV_PIPE;
 
     // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
     // Derived parameters must equal what rtl_parameters() derives, not merely be wide enough:
@@ -100,6 +103,9 @@ module softmax_unit #(
         end
         if (TOPK_PIPE != 0 && (TOPK_PIPE != 1 || K < 2 || K >= N || NORM_DIVIDE != 0)) begin : g_err_topk_pipe
             softmax_unit_param_error_TOPK_PIPE_only_0_or_1_and_only_for_log_domain_top_K u_err();
+        end
+        if (DIV_PIPE < 0 || DIV_PIPE >= OUT_W || (DIV_PIPE != 0 && NORM_DIVIDE == 0)) begin : g_err_div_pipe
+            softmax_unit_param_error_DIV_PIPE_in_0_to_OUT_W_minus_1_and_only_with_NORM_DIVIDE u_err();
         end
         if (NORM_DIVIDE != 0 && K != N) begin : g_err_divide
             softmax_unit_param_error_NORM_DIVIDE_needs_K_equal_N u_err();
@@ -246,12 +252,14 @@ module softmax_unit #(
                     s3 <= s;
                     a3 <= a2;
                 end
-                wire [N*OUT_W-1:0] y;
-                sm_div_lanes #(.N(N), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W), .SUM_W(SUM_W)) u_div (
-                    .e(e3), .s(s3), .y(y));
+                wire [N*OUT_W-1:0]  y;
+                wire [ARGMAX_W-1:0] a_div;         // the argmax, delayed as the quotients are
+                sm_div_lanes #(.N(N), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W), .SUM_W(SUM_W),
+                               .DIV_PIPE(DIV_PIPE), .SIDE_W(ARGMAX_W)) u_div (
+                    .clk(clk), .en(en), .e(e3), .s(s3), .side(a3), .y(y), .side_out(a_div));
                 always @(posedge clk) if (en) begin
                     y4 <= y;
-                    a4 <= a3;
+                    a4 <= a_div;
                 end
             end else begin : g_log
                 // delta and mask ride along to the normalising look-up (one cycle more with

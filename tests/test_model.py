@@ -467,3 +467,12 @@ def test_topk_pipeline_is_for_top_k_units_only():
             config_from_dict({**load_config(name).to_dict(), "topk_pipeline": 1})
     with pytest.raises(ConfigError, match="must be 0 or 1"):
         config_from_dict({**top, "topk_pipeline": 2})
+
+
+def test_divide_pipeline_is_for_the_conventional_unit_only():
+    conv = load_config("paper_n10_conventional").to_dict()
+    assert config_from_dict({**conv, "divide_pipeline": 3}).rtl_parameters("/t")["DIV_PIPE"] == 3
+    with pytest.raises(ConfigError, match="divide_pipeline.*conventional unit only"):
+        config_from_dict({**load_config("paper_n10_full").to_dict(), "divide_pipeline": 1})
+    with pytest.raises(ConfigError, match="must be in 0..out_frac_bits"):
+        config_from_dict({**conv, "divide_pipeline": conv["out_frac_bits"] + 1})

@@ -44,6 +44,8 @@ LEGAL = {
     "sum_guard_max": dict(sum_guard_bits=16),        # the sum table's widest fraction
     "sum_range_widest": dict(sum_guard_bits=1, sum_exp_range=64.0),
     "n11_k5_topk_pipe": dict(n=11, k=5, topk_pipeline=1),   # S3 split after the top-K selection
+    "divide_pipe_1": dict(n=5, k=5, normalise="divide", divide_pipeline=1),
+    "divide_pipe_max": dict(n=3, k=3, normalise="divide", divide_pipeline=10),  # a register per quotient bit
 }
 
 
@@ -110,6 +112,8 @@ ILLEGAL = {
     "topk_pipe_on_full": ("n3_k3", lambda p: {"TOPK_PIPE": 1}, "TOPK_PIPE_only"),
     "topk_pipe_on_decision": ("n2_k1", lambda p: {"TOPK_PIPE": 1}, "TOPK_PIPE_only"),
     "topk_pipe_two": ("n11_k5_topk_pipe", lambda p: {"TOPK_PIPE": 2}, "TOPK_PIPE_only"),
+    "div_pipe_on_log": ("n3_k3", lambda p: {"DIV_PIPE": 1}, "DIV_PIPE_in_0_to_OUT_W_minus_1"),
+    "div_pipe_too_deep": ("divide_pipe_max", lambda p: {"DIV_PIPE": p["OUT_W"]}, "DIV_PIPE_in_0_to_OUT_W_minus_1"),
 }
 
 

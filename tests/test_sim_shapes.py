@@ -30,6 +30,7 @@ SHAPES = {
     "n7_k5": (dict(n=7, k=5), "icarus"),                 # unbalanced top-K subtrees
     "n11_k5": (dict(n=11, k=5), "icarus"),               # a three-lane top-K subtree
     "n11_k5_topk_pipe": (dict(n=11, k=5, topk_pipeline=1), "icarus"),   # S3 split: latency + 1
+    "n5_divide_pipe3": (dict(n=5, k=5, normalise="divide", divide_pipeline=3), "icarus"),  # latency + 3
     "n10_k9": (dict(n=10, k=9), "icarus"),               # K = N - 1
     "n1024_k1": (dict(n=1024, k=1), "icarus"),
     "exp_depth_2": (dict(exp_depth=2), "icarus"),
