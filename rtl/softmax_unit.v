@@ -253,13 +253,13 @@ module softmax_unit #(
                     a3 <= a2;
                 end
                 wire [N*OUT_W-1:0]  y;
-                wire [ARGMAX_W-1:0] a_div;         // the argmax, delayed as the quotients are
+                wire [ARGMAX_W-1:0] ad4;         // the argmax, delayed as the quotients are
                 sm_div_lanes #(.N(N), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W), .SUM_W(SUM_W),
                                .DIV_PIPE(DIV_PIPE), .SIDE_W(ARGMAX_W)) u_div (
-                    .clk(clk), .en(en), .e(e3), .s(s3), .side(a3), .y(y), .side_out(a_div));
+                    .clk(clk), .en(en), .e(e3), .s(s3), .side(a3), .y(y), .side_out(ad4));
                 always @(posedge clk) if (en) begin
                     y4 <= y;
-                    a4 <= a_div;
+                    a4 <= ad4;
                 end
             end else begin : g_log
                 // delta and mask ride along to the normalising look-up (one cycle more with
