@@ -70,8 +70,11 @@ regression: $(STAMP)
 
 # timing-deps (mk/timing.mk): tests/test_timing.py needs OpenSTA and the OSU 0.18 um liberty;
 # IMAGENET_STAMP (mk/data.mk): tests/test_imagenet.py re-captures ImageNet rows from the wheels
+# The cell-library flow runs on its own first: in a cold run beside the other workers it once
+# timed a netlist whose per-stage report came back empty (not reproduced alone; see docs/timing.md)
 test: $(STAMP) timing-deps $(IMAGENET_STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/
+	$(PY) -m pytest -p no:cacheprovider tests/test_timing.py
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/ --ignore=tests/test_timing.py
 
 bench-sim: $(STAMP)
 	$(PY) -m bench.bench_sim

@@ -295,9 +295,16 @@ def parse_report(text: str) -> dict[str, StaPath]:
 
 
 def run_sta(netdir: Path, lib: Path, period: float, groups: dict[str, list[str]]) -> dict[str, StaPath]:
-    tcl = netdir / f"sta_{period:.4f}.tcl"
-    tcl.write_text(sta_script(netdir, lib, period, groups))
-    res, _ = run([sta_bin(), "-no_splash", "-exit", str(tcl)])
+    # a script file of this run's own: other processes (pytest workers, the sweep) may time the
+    # same cached netlist at the same moment with other groups
+    with tempfile.NamedTemporaryFile("w", dir=netdir, prefix=f"sta_{period:.4f}_", suffix=".tcl",
+                                     delete=False) as fh:
+        fh.write(sta_script(netdir, lib, period, groups))
+    tcl = Path(fh.name)
+    try:
+        res, _ = run([sta_bin(), "-no_splash", "-exit", str(tcl)])
+    finally:
+        tcl.unlink(missing_ok=True)
     problems = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith(("Error", "Warning"))]
     if res.returncode != 0 or problems:
         raise ToolError(f"OpenSTA on {netdir / 'netlist.v'} (exit {res.returncode}): "
