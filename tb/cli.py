@@ -26,6 +26,8 @@ COMMANDS = {
     "lint": ("scripts.synth_lint", "lint every configuration (make lint)"),
     "mutants": ("scripts.mutants", "mutation score of the testbench (make mutants)"),
     "coverage-merge": ("tb.coverage", "merge functional coverage of several runs"),
+    "regression-merge": ("scripts.regression_merge", "merge the results of regression shards (docs/regression.md)"),
+    "dask-regression": ("scripts.dask_regression", "run the regression's shards on a Dask cluster"),
 }
 
 
