@@ -34,6 +34,16 @@ class Formats:
     """The fixed-point formats a unit's configuration fields imply (signed Q(IW, FW) inputs,
     unsigned outputs with one integer bit and OF fraction bits); shared by both unit families."""
 
+    def check_field_types(self, bad) -> None:
+        """Every `int` field an integer (not a bool), every `float` field a finite number: read
+        off the dataclass's own annotations, so a new field is checked without a list to keep."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "int" and (isinstance(v, bool) or not isinstance(v, int)):
+                raise bad(f.name, f"must be an integer, got {v!r}")
+            if f.type == "float" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise bad(f.name, f"must be a finite number, got {v!r}")
+
     @property
     def width(self) -> int:
         """W: input word width (sign included)."""
@@ -89,16 +99,7 @@ class SoftmaxConfig(Formats):
         def bad(fld: str, why: str) -> ConfigError:
             return ConfigError(f"{self.source}: field '{fld}': {why}")
 
-        ints = ("n", "k", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth", "ln_mant_bits",
-                "sum_guard_bits", "topk_pipeline", "divide_pipeline")
-        for f in ints:
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise bad(f, f"must be an integer, got {v!r}")
-        for f in ("exp_range", "sum_exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise bad(f, f"must be a finite number, got {v!r}")
+        self.check_field_types(bad)
         if not isinstance(self.name, str) or not self.name:
             raise bad("name", "must be a non-empty string")
         if not isinstance(self.description, str):

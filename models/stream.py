@@ -75,15 +75,7 @@ class StreamConfig(Formats):
         def bad(fld: str, why: str) -> ConfigError:
             return ConfigError(f"{self.source}: field '{fld}': {why}")
 
-        for f in ("p", "n_max", "in_int_bits", "in_frac_bits", "out_frac_bits", "exp_depth",
-                  "ln_mant_bits", "sum_guard_bits"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise bad(f, f"must be an integer, got {v!r}")
-        for f in ("exp_range", "sum_exp_range", "mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise bad(f, f"must be a finite number, got {v!r}")
+        self.check_field_types(bad)
         if self.variant not in VARIANTS:
             raise bad("variant", f"must be one of {', '.join(map(repr, VARIANTS))}, got {self.variant!r}")
         if self.p not in LANES:
