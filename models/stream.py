@@ -6,8 +6,12 @@ docs/numerics.md section 3 applied to a whole row, with two differences that lon
 * the full-softmax sum S is accumulated from a second exp table, the *sum table*, with G guard
   fraction bits (`sum_guard_bits`) and a wider range (`sum_exp_range`), so that the rounding and
   the dropped tail of up to N_MAX terms stay below half an output LSB whatever the row length;
-* the ln table is addressed from that wider sum (OF+G fraction bits, floor(log2 N_MAX)+1
-  exponents).
+* the ln table is addressed from that wider sum (OF+G fraction bits, floor(log2 T)+1
+  exponents, T = N_MAX for K = N and T = K for top-K: the most terms S can hold).
+
+Top-K (eq. 30 with K < N, variant "topk"): S is the sum of the K largest sum-table terms of the
+row, exactly the parallel unit's top-K sum (models.variants.base.topk_sum); a row with fewer than
+K live lanes sums them all, as the parallel unit does (masked and absent lanes add 0).
 
 Every table comes from models.tables (exp_table, ln_table, exp_lookup) through its table views
 (models.tables.TableView, and LnView for the ln table); nothing here computes a table value.
@@ -29,10 +33,12 @@ import numpy as np
 from .config import ConfigError, Formats, from_fields, load_toml
 from .reference import softmax
 from .tables import TableView, write_hex, exp_lookup, exp_table, ln_table
+from .variants.base import topk_ideal, topk_sum
 from .variants.log_domain import ln_address
 
 STREAM_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "stream"
-VARIANTS = ("decision", "full")      # eq. 18; K = N in the log domain (eq. 30 with K = N)
+# eq. 18; K = N in the log domain (eq. 30 with K = N); top-K in the log domain (eq. 30, K < N)
+VARIANTS = ("decision", "full", "topk")
 LANES = (1, 4, 8, 16)
 
 
@@ -66,6 +72,7 @@ class StreamConfig(Formats):
     mse_vs_ideal_vector_max: float
     mse_vs_ideal_mean_max: float
     ln_mant_bits: int = 8
+    k: int = 0                      # top-K only: terms of the normalising sum, 2..n_max-1
     sum_guard_bits: int = 0
     sum_exp_range: float = 0.0      # 0: the output table's range (no extension)
     description: str = ""
@@ -95,6 +102,12 @@ class StreamConfig(Formats):
                                    f"it must be a power of two >= 1")
         if self.exp_range > 2 ** self.in_int_bits:
             raise bad("exp_range", f"{self.exp_range:g} exceeds the difference range 2^in_int_bits")
+        if self.variant == "topk" and not 2 <= self.k < self.n_max:
+            raise bad("k", f"variant 'topk' needs 2 <= k < n_max={self.n_max} (k = n_max is variant "
+                           f"'full'), got {self.k}")
+        if self.variant != "topk" and self.k != 0:
+            raise bad("k", f"only variant 'topk' takes k (variant {self.variant!r} sums "
+                           f"{'no terms' if self.variant == 'decision' else 'every term'}), got {self.k}")
         if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
             raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, got {self.ln_mant_bits}")
         if not 0 <= self.sum_guard_bits <= 24:
@@ -133,14 +146,24 @@ class StreamConfig(Formats):
         return int(self.sum_range * 2 ** self.in_frac_bits) >> self.exp_step_log2
 
     @property
+    def sum_terms(self) -> int:
+        """T: the most terms the normalising sum adds (N_MAX for K = N, K for top-K)."""
+        return self.k if self.variant == "topk" else self.n_max
+
+    @property
     def sum_width(self) -> int:
-        """S <= N_MAX * 2^(OF+G): OF+G + ceil(log2(N_MAX+1)) bits."""
-        return self.sum_frac_bits + self.n_max.bit_length()
+        """S <= T * 2^(OF+G): OF+G + ceil(log2(T+1)) bits (the parallel unit's rule with K = T)."""
+        return self.sum_frac_bits + self.sum_terms.bit_length()
 
     @property
     def ln_exponents(self) -> int:
-        """E: exponents of the ln table, p - (OF+G) in 0..E-1 for ONE_s <= S <= N_MAX*ONE_s."""
-        return self.n_max.bit_length()
+        """E: exponents of the ln table, p - (OF+G) in 0..E-1 for ONE_s <= S <= T*ONE_s."""
+        return self.sum_terms.bit_length()
+
+    @property
+    def list_beats(self) -> int:
+        """Beats of P entries the top-K list is read in by the sum pass (top-K only)."""
+        return -(-self.k // self.p)
 
     @property
     def idx_width(self) -> int:
@@ -148,13 +171,13 @@ class StreamConfig(Formats):
 
     @property
     def guarded(self) -> bool:
-        """The sum's own error (rounding of N_MAX terms + the terms beyond the sum table) is at
+        """The sum's own error (rounding of its T terms + the terms beyond the sum table) is at
         most 2^-OF relative to S >= 1: half an output LSB each (docs/stream.md, guard bits).
         The decision unit has no sum: always True."""
         if self.variant == "decision":
             return True
-        rounding = self.n_max * 2.0 ** -(self.sum_frac_bits + 1)
-        tail = self.n_max * math.exp(-self.sum_range)
+        rounding = self.sum_terms * 2.0 ** -(self.sum_frac_bits + 1)
+        tail = self.sum_terms * math.exp(-self.sum_range)
         return rounding <= 2.0 ** -(self.out_frac_bits + 1) and tail <= 2.0 ** -(self.out_frac_bits + 1)
 
     # ---- table views for models.tables ---------------------------------------------------------
@@ -171,6 +194,13 @@ class StreamConfig(Formats):
         return LnView(self.in_frac_bits, self.sum_frac_bits, self.sum_depth, self.exp_step_log2,
                          ln_mant_bits=self.ln_mant_bits,
                          ln_depth=self.ln_exponents << self.ln_mant_bits)
+
+
+@dataclass(frozen=True)
+class _SumShape:
+    """The two fields models.variants.base.topk_sum reads (K, lanes)."""
+    k: int
+    n: int
 
 
 def stream_config_from_dict(data: dict, source: str = "<dict>", name: str | None = None) -> StreamConfig:
@@ -210,8 +240,8 @@ class StreamResult:
     y: np.ndarray          # int64 [M, L]: output codes (0 on masked and absent lanes)
     argmax: np.ndarray     # int64 [M]: lowest lane index holding the max (0 if no lane is live)
     zmax: np.ndarray       # int64 [M]
-    s: np.ndarray | None   # int64 [M]: guarded sum, OF+G fraction bits (full)
-    l: np.ndarray | None   # int64 [M]: ln(S) in input LSBs (full)
+    s: np.ndarray | None   # int64 [M]: guarded sum, OF+G fraction bits (full, topk)
+    l: np.ndarray | None   # int64 [M]: ln(S) in input LSBs (full, topk)
 
 
 class StreamUnit:
@@ -282,16 +312,26 @@ class StreamUnit:
         if c.variant == "decision":
             y = np.where(live, exp_lookup(c.out_view, self.exp_out, delta), 0)
             return StreamResult(y=y, argmax=argmax, zmax=zmax, s=None, l=None)
-        # full: guarded sum over the whole row, ln of it, exp table again with the offset
-        s = np.where(live, exp_lookup(c.sum_view, self.exp_sum, delta), 0).sum(axis=1)
+        # full / topk: guarded sum over the row (its K largest terms for topk), ln of it, exp
+        # table again with the offset
+        es = np.where(live, exp_lookup(c.sum_view, self.exp_sum, delta), 0)
+        s = es.sum(axis=1) if c.variant == "full" else self.topk_sum(es)
         s_safe = np.maximum(s, c.sum_view.one)
         l = np.where(any_live, self.ln[ln_address(c.ln_view, s_safe, frac_bits=c.sum_frac_bits)], 0)
         y = np.where(live, exp_lookup(c.out_view, self.exp_out, delta + l[:, None]), 0)
         return StreamResult(y=y, argmax=argmax, zmax=zmax, s=s, l=l)
 
+    def topk_sum(self, es: np.ndarray) -> np.ndarray:
+        """Sum of the K largest terms per row: the parallel unit's definition
+        (models.variants.base.topk_sum) on rows padded with zero terms to at least K lanes
+        (a row with fewer than K live lanes sums them all)."""
+        k = self.cfg.k
+        es = np.pad(es, ((0, 0), (0, max(0, k - es.shape[1]))))
+        return topk_sum(_SumShape(k=k, n=es.shape[1]), es)
+
     def ideal(self, rows: Rows) -> np.ndarray:
-        """The float function approximated, on the quantised inputs: exp(z - zmax) (eq. 18) or
-        softmax over the row's live lanes."""
+        """The float function approximated, on the quantised inputs: exp(z - zmax) (eq. 18),
+        softmax over the row's live lanes (K = N), or eq. 30 with the K largest terms (top-K)."""
         x = rows.codes * 2.0 ** -self.cfg.in_frac_bits
         live = rows.live
         if self.cfg.variant == "full":
@@ -299,7 +339,8 @@ class StreamUnit:
         xm = np.where(live, x, -np.inf)
         mx = np.max(xm, axis=1, keepdims=True)
         mx = np.where(np.isfinite(mx), mx, 0.0)
-        return np.where(live, np.exp(xm - mx), 0.0)
+        ex = np.where(live, np.exp(xm - mx), 0.0)
+        return topk_ideal(self.cfg, ex) if self.cfg.variant == "topk" else ex
 
     # ---- RTL ------------------------------------------------------------------------------------
     def rtl_parameters(self, table_dir: str | Path) -> dict[str, int | str]:
@@ -308,7 +349,8 @@ class StreamUnit:
         return {
             "P": c.p,
             "N_MAX": c.n_max,
-            "FULL": int(c.variant == "full"),
+            "FULL": int(c.variant != "decision"),
+            "TOPK": c.k,
             "IN_W": c.width,
             "OUT_FRAC": c.out_frac_bits,
             "OUT_W": c.out_width,
@@ -329,9 +371,12 @@ class StreamUnit:
 
     def cycles_per_row(self, length: int) -> int:
         """Cycles from the first input beat to the last output beat with no stall (the RTL's
-        latency, docs/stream.md): the input pass, the sum pass (full), then the output pass."""
-        beats = -(-length // self.cfg.p)
-        return beats + (beats + 3 if self.cfg.variant == "full" else 0) + beats + 2
+        latency, docs/stream.md): the input pass, the sum pass (over the row buffer for K = N,
+        over the top-K list for top-K; none for the decision unit), then the output pass."""
+        c = self.cfg
+        beats = -(-length // c.p)
+        sum_pass = {"decision": 0, "full": beats + 3, "topk": c.list_beats + 3}[c.variant]
+        return beats + sum_pass + beats + 2
 
 
 def unpad(codes: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,10 @@ import pytest
 from models.stream import StreamUnit, list_stream_configs, load_stream_config
 from tb.stream import run as stream_run
 from tb.stream.build import RESCALE_TOP, lint, prepare
-from tb.stream.sim import FAULTS, inject, simulate, to_beats
+from tb.stream.sim import FAULTS, check, inject, simulate, to_beats
 
 SMALL = "attn_p4_n64_full"
+TOPK_SMALL = "attn_p4_n64_top8"          # top-K: the list read in two beats of P = 4
 
 
 @pytest.mark.parametrize("tool", ["verilator", "iverilog"])
@@ -43,9 +44,10 @@ def test_inconsistent_parameters_stop_elaboration(tmp_path):
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_verification_run_passes_with_full_coverage(sim, tmp_path):
+@pytest.mark.parametrize("name", [SMALL, TOPK_SMALL])
+def test_verification_run_passes_with_full_coverage(name, sim, tmp_path):
     out = tmp_path / "summary.json"
-    rc = stream_run.main(["--config", SMALL, "--sim", sim, "--rows", "48",
+    rc = stream_run.main(["--config", name, "--sim", sim, "--rows", "48",
                           "--real-limit", "600" if sim == "icarus" else "0", "--out", str(out)])
     s = json.loads(out.read_text())
     assert rc == 0 and s["passed"], json.dumps(s["tests"], indent=1)[:3000]
@@ -65,8 +67,9 @@ def test_corner_rows_up_to_n_max_are_exact(name):
 
 
 @pytest.mark.parametrize("n", [1, 5, 63, 64])
-def test_latency_per_row_is_as_documented(n):
-    u = StreamUnit(load_stream_config(SMALL))
+@pytest.mark.parametrize("name", [SMALL, TOPK_SMALL])
+def test_latency_per_row_is_as_documented(name, n):
+    u = StreamUnit(load_stream_config(name))
     rows = u.rows(np.arange(64, dtype=np.int64)[None, :] % 17, [n])
     v, log_in, log_out, _ = simulate(prepare(u, "icarus"), rows, to_beats(u, rows), np.arange(1), np.ones(1, bool))
     assert v.passed
@@ -74,8 +77,9 @@ def test_latency_per_row_is_as_documented(n):
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_fault_is_caught(fault):
-    u = StreamUnit(load_stream_config(SMALL))
+@pytest.mark.parametrize("name", [SMALL, TOPK_SMALL])
+def test_fault_is_caught(name, fault):
+    u = StreamUnit(load_stream_config(name))
     rng = np.random.default_rng(7)
     block = stream_run.random_rows(u, rng, 12)
     build = prepare(u, "icarus")
@@ -87,11 +91,12 @@ def test_fault_is_caught(fault):
     assert v.kinds, v
 
 
-@pytest.mark.parametrize("p", [1, 8, 16])
-def test_every_lane_count_is_exact(p, tmp_path):
-    """P = 1, 8, 16 (P = 4 is attn_p4_n64_full above): lint, corners and random rows, exact."""
+@pytest.mark.parametrize("name, p", [(SMALL, 1), (SMALL, 8), (SMALL, 16), (TOPK_SMALL, 1), (TOPK_SMALL, 16)])
+def test_every_lane_count_is_exact(name, p, tmp_path):
+    """P = 1, 8, 16 (P = 4 is tested above): lint, corners and random rows, exact. Top-K with
+    P = 1 reads its list in K beats; with P = 16 > K in one beat, half of it empty entries."""
     import dataclasses
-    cfg = dataclasses.replace(load_stream_config(SMALL), p=p, name=f"{SMALL}_p{p}_test")
+    cfg = dataclasses.replace(load_stream_config(name), p=p, name=f"{name}_p{p}_test")
     u = StreamUnit(cfg)
     u.write_tables(tmp_path)
     for tool in ("verilator", "iverilog"):
@@ -102,3 +107,28 @@ def test_every_lane_count_is_exact(p, tmp_path):
     for block in (stream_run.corners(u, rng), stream_run.random_rows(u, rng, 24)):
         res = stream_run.run_block(build, block, rng.random(29) < 0.6, None)
         assert res["passed"], (block.name, res)
+
+
+def test_topk_rtl_is_not_the_full_sum():
+    """The top-K RTL checked against the K = N model of the same formats fails on random rows
+    (so the top-K list is what makes it pass), and against its own model passes."""
+    import dataclasses
+    u = StreamUnit(load_stream_config(TOPK_SMALL))
+    full = StreamUnit(dataclasses.replace(u.cfg, variant="full", k=0))
+    block = stream_run.random_rows(u, np.random.default_rng(12), 24)
+    ok, _, log_out, _ = simulate(prepare(u, "icarus"), block.rows, block.beats, block.expected, np.ones(1, bool))
+    assert ok.passed, ok.mismatches
+    v = check(full, block.rows, block.expected, log_out)
+    assert not v.passed and v.kinds.get("data", 0) > 0, v.kinds
+
+
+def test_topk_parameter_checks_stop_elaboration(tmp_path):
+    u = StreamUnit(load_stream_config(TOPK_SMALL))
+    u.write_tables(tmp_path)
+    good = u.rtl_parameters(tmp_path)
+    for change, named in (({"TOPK": 64}, "TOPK_must_be"), ({"FULL": 0}, "TOPK_must_be"),
+                          ({"SUM_W": good["SUM_W"] + 1}, "SUM_W_must_be_SUM_FRAC_plus_clog2_TOPK")):
+        bad = {**good, **change}
+        u.rtl_parameters = lambda d, bad=bad: bad          # this instance only
+        ok, out = lint(u, "iverilog", tmp_path)
+        assert not ok and named in out, (change, out)

@@ -9,6 +9,12 @@
 //        the running max and argmax (strictly greater wins: the lowest index keeps ties).
 //   SUM  (FULL = 1) sum pass: S += sum over the beat of SUMEXP[zmax - q_i], the guarded sum
 //        table (SUM_FRAC = OUT_FRAC + guard bits fraction bits), one beat per cycle.
+//        K = N (TOPK = 0): over the row buffer. Top-K (TOPK = K >= 2, eq. 30): over a list of
+//        the row's K largest live values, kept during the input pass (each beat's P lanes and
+//        the list go through the parallel unit's sm_topk_tree; the list keeps the K largest),
+//        read as ceil(K/P) beats. Since SUMEXP is monotone, the terms of the K largest values
+//        are the K largest terms: the parallel unit's top-K sum. Fewer than K live lanes: the
+//        empty entries are not live and add 0 (all live lanes are summed).
 //   LN   (FULL = 1) L = LN[ex, mt](S), one cycle.
 //   OUT  output pass: y_i = exp_lookup(zmax - q_i + L) (L = 0 for the decision unit, eq. 18),
 //        one beat per cycle while m_ready; the next row is accepted after the last output beat.
@@ -21,7 +27,8 @@
 module sm_stream_unit #(
     parameter integer P              = 8,
     parameter integer N_MAX          = 4096,
-    parameter integer FULL           = 1,     // 0: decision (eq. 18), 1: K = N in the log domain
+    parameter integer FULL           = 1,     // 0: decision (eq. 18), 1: normalised in the log domain
+    parameter integer TOPK           = 0,     // FULL = 1: 0 = every term (K = N), K >= 2 = top-K
     parameter integer IN_W           = 12,
     parameter integer OUT_FRAC       = 15,
     parameter integer OUT_W          = 16,
@@ -78,8 +85,14 @@ module sm_stream_unit #(
         if (OUT_W != OUT_FRAC + 1) begin : g_err_out_w
             sm_stream_param_error_OUT_W_must_be_OUT_FRAC_plus_1 u_err();
         end
-        if (FULL != 0 && SUM_W != SUM_FRAC + $clog2(N_MAX + 1)) begin : g_err_sum_w
+        if (TOPK != 0 && (FULL == 0 || TOPK < 2 || TOPK >= N_MAX)) begin : g_err_topk
+            sm_stream_param_error_TOPK_must_be_0_or_2_to_N_MAX_minus_1_with_FULL u_err();
+        end
+        if (FULL != 0 && TOPK == 0 && SUM_W != SUM_FRAC + $clog2(N_MAX + 1)) begin : g_err_sum_w
             sm_stream_param_error_SUM_W_must_be_SUM_FRAC_plus_clog2_N_MAX_plus_1 u_err();
+        end
+        if (FULL != 0 && TOPK != 0 && SUM_W != SUM_FRAC + $clog2(TOPK + 1)) begin : g_err_sum_w_topk
+            sm_stream_param_error_SUM_W_must_be_SUM_FRAC_plus_clog2_TOPK_plus_1 u_err();
         end
     endgenerate
 
@@ -126,9 +139,66 @@ module sm_stream_unit #(
     localparam integer LAST_BEAT = BEATS - 1;
     wire in_end  = s_last | (wptr == LAST_BEAT[BA_W-1:0]);
 
-    // ---- the beat being read: differences to the max ----
-    wire [P*IN_W-1:0] rd_q    = rd[P*IN_W-1:0];
-    wire [P-1:0]      rd_live = rd[P*IN_W +: P];
+    // ---- control ----
+    wire [BA_W:0] sum_beats;                             // beats the sum pass reads
+    wire en       = m_ready | ~m_valid;                  // output pipeline advances
+    wire issue    = (state == S_OUT) ? ((rptr != nbeats) && en) : ((state == S_SUM) && (rptr != sum_beats));
+    wire out_done = m_valid & m_ready & m_last;
+
+    // ---- top-K list (TOPK >= 2): the K largest live values of the row so far ----
+    // Entries {live, z in offset binary} compare as unsigned; an empty entry (0) is below every
+    // live one. The sum pass reads the list, ceil(K/P) beats of P entries, from `rdl`.
+    wire              from_list = (TOPK != 0) && (state == S_SUM);
+    wire [P*IN_W-1:0] rdl_q;
+    wire [P-1:0]      rdl_live;
+    generate
+        if (TOPK != 0) begin : g_list
+            localparam integer EW     = IN_W + 1;
+            localparam integer KP     = 1 << $clog2(TOPK);       // the tree's list length
+            localparam integer SORT   = (TOPK == KP) ? 0 : 1;    // as the parallel unit: sort to pick K of KP
+            localparam integer LBEATS = (TOPK + P - 1) / P;
+            reg  [TOPK*EW-1:0]     list;
+            reg  [P*EW-1:0]        cand;
+            reg  [P*EW-1:0]        rdl;
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [KP*EW-1:0]       top;     // entries K..KP-1 of the sorted list are dropped
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [LBEATS*P*EW-1:0] words;   // the list, zero-padded to whole beats
+            integer j;
+            always @* begin
+                for (j = 0; j < P; j = j + 1)
+                    cand[j*EW +: EW] = in_live[j] ? {1'b1, ~s_data[j*IN_W + IN_W - 1], s_data[j*IN_W +: IN_W - 1]}
+                                                  : {EW{1'b0}};
+            end
+            sm_topk_tree #(.N(TOPK + P), .P(KP), .VW(EW), .SORT(SORT)) u_top (.x({cand, list}), .y(top));
+            genvar g;
+            for (g = 0; g < LBEATS * P; g = g + 1) begin : g_word
+                if (g < TOPK) begin : g_entry
+                    assign words[g*EW +: EW] = list[g*EW +: EW];
+                end else begin : g_pad
+                    assign words[g*EW +: EW] = {EW{1'b0}};
+                end
+            end
+            always @(posedge clk) begin
+                if (!rst_n || out_done) list <= {(TOPK*EW){1'b0}};
+                else if (in_fire)       list <= top[TOPK*EW-1:0];
+                if (issue && state == S_SUM) rdl <= words[rptr[BA_W-1:0]*P*EW +: P*EW];
+            end
+            for (g = 0; g < P; g = g + 1) begin : g_rdl
+                assign rdl_live[g] = rdl[g*EW + IN_W];
+                assign rdl_q[g*IN_W +: IN_W] = {~rdl[g*EW + IN_W - 1], rdl[g*EW +: IN_W - 1]};
+            end
+            assign sum_beats = LBEATS[BA_W:0];
+        end else begin : g_nolist
+            assign rdl_q     = {(P*IN_W){1'b0}};
+            assign rdl_live  = {P{1'b0}};
+            assign sum_beats = nbeats;
+        end
+    endgenerate
+
+    // ---- the beat being read (row buffer, or the top-K list in its sum pass): differences ----
+    wire [P*IN_W-1:0] rd_q    = from_list ? rdl_q : rd[P*IN_W-1:0];
+    wire [P-1:0]      rd_live = from_list ? rdl_live : rd[P*IN_W +: P];
     wire [P-1:0]      rd_keep = rd[P*IN_W + P +: P];
     reg  [P*IN_W-1:0] delta;
     integer i;
@@ -145,10 +215,13 @@ module sm_stream_unit #(
     ) u_out (.d(delta), .off(l_reg), .mask(rd_live), .e(y));
 
     // ---- guarded sum and its ln (FULL) ----
+    // The accumulator is as wide as one beat's sum when that is wider than S can be (top-K
+    // with K < P); the bits above SUM_W are then always 0.
+    localparam integer ACC_W = (SUM_W > BS_W) ? SUM_W : BS_W;
     wire [LN_W-1:0] l_new;
     wire            sum_done;
-    reg  [SUM_W-1:0] acc;
-    wire [SUM_W-1:0] acc_next;
+    reg  [ACC_W-1:0] acc;
+    wire [ACC_W-1:0] acc_next;
     generate
         if (FULL != 0) begin : g_sum
             wire [P*(SUM_FRAC+1)-1:0] es;
@@ -158,24 +231,24 @@ module sm_stream_unit #(
                 .EXP_ADDR_W(SUM_ADDR_W), .EXP_STEP_LOG2(EXP_STEP_LOG2), .EXP_TABLE_FILE(SUM_TABLE_FILE)
             ) u_sumexp (.d(delta), .off(1'b0), .mask(rd_live), .e(es));
             sm_adder_tree #(.N(P), .VW(SUM_FRAC + 1), .FRAC(SUM_FRAC)) u_bsum (.x(es), .sum(bsum));
-            assign acc_next = acc + {{(SUM_W - BS_W){1'b0}}, bsum};
+            if (ACC_W > BS_W) begin : g_wide
+                assign acc_next = acc + {{(ACC_W - BS_W){1'b0}}, bsum};
+            end else begin : g_narrow
+                assign acc_next = acc + bsum;
+            end
             sm_ln_lookup #(
                 .SUM_W(SUM_W), .OUT_FRAC(SUM_FRAC), .LN_MANT_BITS(LN_MANT_BITS),
                 .LN_EXP_BITS(LN_EXP_BITS), .LN_DEPTH(LN_DEPTH), .LN_W(LN_W),
                 .LN_TABLE_FILE(LN_TABLE_FILE)
-            ) u_ln (.s(acc), .l(l_new));
+            ) u_ln (.s(acc[SUM_W-1:0]), .l(l_new));
         end else begin : g_nosum
             assign acc_next = acc;
             assign l_new    = {LN_W{1'b0}};
         end
     endgenerate
     // the sum pass has read every beat and the last one has been added
-    assign sum_done = (rptr == nbeats) && !rd_v;
+    assign sum_done = (rptr == sum_beats) && !rd_v;
 
-    // ---- control ----
-    wire en       = m_ready | ~m_valid;                  // output pipeline advances
-    wire issue    = (state == S_OUT) ? ((rptr != nbeats) && en) : ((state == S_SUM) && (rptr != nbeats));
-    wire out_done = m_valid & m_ready & m_last;
 
     always @(posedge clk) begin
         if (in_fire) rowbuf[wptr] <= {s_keep, in_live, s_data};
@@ -195,7 +268,7 @@ module sm_stream_unit #(
             state <= S_IN; wptr <= {BA_W{1'b0}}; nbeats <= {(BA_W+1){1'b0}};
             rptr <= {(BA_W+1){1'b0}}; rd_v <= 1'b0; m_valid <= 1'b0;
             any_live <= 1'b0; zmax <= {IN_W{1'b0}}; amax <= {IDX_W{1'b0}};
-            acc <= {SUM_W{1'b0}}; l_reg <= {LN_W{1'b0}};
+            acc <= {ACC_W{1'b0}}; l_reg <= {LN_W{1'b0}};
         end else begin
             case (state)
                 S_IN: if (in_fire) begin
@@ -232,7 +305,7 @@ module sm_stream_unit #(
                     if (out_done) begin
                         state <= S_IN; rptr <= {(BA_W+1){1'b0}}; rd_v <= 1'b0; m_valid <= 1'b0;
                         any_live <= 1'b0; zmax <= {IN_W{1'b0}}; amax <= {IDX_W{1'b0}};
-                        acc <= {SUM_W{1'b0}}; l_reg <= {LN_W{1'b0}};
+                        acc <= {ACC_W{1'b0}}; l_reg <= {LN_W{1'b0}};
                     end
                 end
             endcase

@@ -18,7 +18,8 @@ from tb.simulators import require_simulator
 
 STREAM_RTL = REPO / "rtl" / "stream"
 # blocks of the parallel unit the stream unit instantiates (one concept in one place)
-SHARED_RTL = ("sm_max_tree.v", "sm_exp_lanes.v", "sm_adder_tree.v", "sm_ln_lookup.v")
+SHARED_RTL = ("sm_max_tree.v", "sm_exp_lanes.v", "sm_adder_tree.v", "sm_ln_lookup.v",
+              "sm_topk_tree.v", "sm_bitonic_merge.v")
 HARNESS = REPO / "tb" / "stream" / "hdl" / "stream_harness.v"
 TOP = "stream_harness"
 RDY_DEPTH = 4096
