@@ -3,6 +3,7 @@
 #
 #   make sim [CONFIG=paper_n10_decision] [SIM=verilator|icarus] [SEED=n] [TEST=smx_random,...]
 #            [DUMP=file.npz,...] [WAVES=1] [COVERAGE=1] [PROFILE=full|quick] [MODEL=numpy|fxp]
+#            [CHECK=harness|monitors]
 #       one configuration on one simulator, all tests (or TEST=) in one simulator run;
 #       without DUMP the bundled dumps in data/ that fit N are replayed (the digits CNN logits on
 #       the default configuration). Results: results/<config>/<sim>/summary.json, results.xml,
@@ -11,6 +12,9 @@
 #       tool's file directly (models.dumps.open_dump_arg; `make import-dump` converts it once).
 #       MODEL=fxp: the scoreboard's expected values come from the fxpmath reference
 #       (models/fxp_reference.py), cross-checked against the numpy model on every vector.
+#       CHECK=monitors: every handshake is logged and compared by the Python scoreboard, with the
+#       diagnosis of lost/duplicated/swapped outputs (tb/align.py); the default CHECK=harness
+#       compares in the harness and logs only what differs (tb/protocol.py; docs/verification.md).
 #   make regression   every configuration on both simulators (pytest -n 2), full vector counts,
 #                     code coverage, summary table in results/regression.md
 #   make test         the whole pytest suite (pytest -n 2 tests/), quick vector counts
@@ -27,6 +31,7 @@ WAVES    ?=
 COVERAGE ?=
 PROFILE  ?= full
 MODEL    ?= numpy
+CHECK    ?= harness
 PYTEST_WORKERS ?= 2
 # make exports command-line variables; cocotb reads COVERAGE (Python coverage) and WAVES itself
 unexport COVERAGE WAVES
@@ -47,7 +52,7 @@ ifdef DESIGN
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test $(subst $(comma), ,$(TEST))) $(if $(DUMP),--dump '$(DUMP)') \
 	  $(if $(call flag,WAVES),--waves)
 else
-	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) \
+	$(PY) -m tb.run --config '$(CONFIG)' --sim $(SIM) --profile $(PROFILE) --model $(MODEL) --check $(CHECK) \
 	  $(if $(SEED),--seed '$(SEED)') $(if $(TEST),--test '$(TEST)') $(if $(DUMP),--dump '$(DUMP)') \
 	  $(if $(DUMP_FROM),--dump-from '$(DUMP_FROM)') $(if $(DUMP_MAP),--dump-map '$(DUMP_MAP)') \
 	  $(if $(call flag,WAVES),--waves) $(if $(call flag,COVERAGE),--coverage)

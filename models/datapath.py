@@ -23,6 +23,11 @@ class ModelResult:
     s: np.ndarray | None   # int64 [M]: top-K sum (K > 1)
     l: np.ndarray | None   # int64 [M]: ln(S) in input LSBs (K > 1)
 
+    def head(self, k: int) -> "ModelResult":
+        """The results of the first k vectors."""
+        return ModelResult(*(None if v is None else v[:k] for v in (self.y, self.argmax, self.zmax, self.e,
+                                                                      self.s, self.l)))
+
 
 def check_codes(cfg: SoftmaxConfig, codes: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     codes = np.asarray(codes)

@@ -7,6 +7,7 @@ scoreboard uses for reports, never as the expected value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_driver, uvm_sequencer, uvm_subscriber
@@ -22,6 +23,7 @@ class Sent:
     """The part of a driven item that the DUT accepted (a reset can cut a block short)."""
     item: VectorBlock
     accepted: int
+    prediction: tuple | None = None   # CHECK=harness: (ModelResult, y, argmax) of the whole block
 
 
 @dataclass
@@ -40,7 +42,9 @@ class FlowInfo:
 class Driver(uvm_driver):
     """Drives each item through the BFM. It publishes what was accepted (sent_ap) before it
     collects the recorders (the scoreboard pairs the two in order whichever arrives first), and
-    the block's flow facts (flow_ap), with the ready-pattern kind it hears on ready_kind_imp."""
+    the block's flow facts (flow_ap), with the ready-pattern kind it hears on ready_kind_imp.
+    With CHECK=harness it asks `predict` (the scoreboard's reference model, set by the env) for
+    the block's expected outputs, which go to the harness with the stimulus."""
 
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
@@ -48,6 +52,7 @@ class Driver(uvm_driver):
         self.flow_ap = uvm_analysis_port("flow_ap", self)
         self.ready_kind_imp = uvm_subscriber.uvm_AnalysisImp("ready_kind_imp", self, self.set_ready_kind)
         self.ready_kind = "always"
+        self.predict: Callable | None = None
 
     def set_ready_kind(self, kind: str) -> None:
         self.ready_kind = kind
@@ -55,10 +60,12 @@ class Driver(uvm_driver):
     async def run_phase(self):
         while True:
             item = await self.seq_item_port.get_next_item()
+            pred = self.predict(item.codes, item.mask) if self.bfm.check == "harness" else None
             before = self.bfm.stall_counters()
-            accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps)
+            accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps,
+                                                           None if pred is None else pred[1:])
             after = self.bfm.stall_counters()
-            self.sent_ap.write(Sent(item, accepted))
+            self.sent_ap.write(Sent(item, accepted, pred))
             self.flow_ap.write(FlowInfo(
                 vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
                 ready_kind=self.ready_kind,
@@ -131,12 +138,14 @@ class InMonitor(uvm_component):
 
 
 class OutMonitor(uvm_component):
+    def connect_phase(self):
+        self.bfm.out_listeners.append(self.observe)
+        self.bfm.check_listeners.append(self.checked_ap.write)
+
     def build_phase(self):
         self.bfm: SoftmaxBfm = ConfigDB().get(self, "", "BFM")
         self.ap = uvm_analysis_port("ap", self)
-
-    def connect_phase(self):
-        self.bfm.out_listeners.append(self.observe)
+        self.checked_ap = uvm_analysis_port("checked_ap", self)    # CHECK=harness: the checker's report
 
     def observe(self, obs: OutObservation) -> None:
         if len(obs.y) or obs.resets or obs.control_x:

@@ -6,7 +6,9 @@ signal writes and one wait for the harness's drv_done counter.
 
 The recorder logs are read when the simulation is paused at a known flush point (end of a
 block, a reset, a sync) and handed to the listeners (the monitors) in a fixed order: first the
-input log, then the output log.
+input log, then the output log. With CHECK=harness (tb/protocol.py) the harness compares the
+outputs itself: each block goes out with its expected outputs, and what comes back is a
+CheckedObservation (how many inputs are resolved, and only the outputs that did not match).
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer, ValueChange, with_ti
 from models.config import SoftmaxConfig
 
 from .build import CLOCK_PERIOD_NS
-from .codec import LogRecords, decode_hex_field, encode_stimulus, split_log
-from .protocol import READY_DEPTH, block_depth, in_record, out_record
+from .codec import LogRecords, decode_hex_field, encode_expected, encode_stimulus, split_log
+from .protocol import CHECKS, READY_DEPTH, block_depth, in_record, mismatch_record, out_record
 
 
 class BfmError(RuntimeError):
@@ -55,6 +57,28 @@ class OutObservation:
     resets: list[int] = field(default_factory=list)
 
 
+@dataclass
+class CheckedObservation:
+    """CHECK=harness: what the harness's checker reported since the last read. Inputs are
+    numbered in acceptance order from 0 at the test's start (`seq`)."""
+    accepted: int              # inputs accepted so far in this test
+    resolved: int              # inputs whose output was compared, or that a reset dropped
+    matched: int               # outputs equal to their expected word so far
+    seq: np.ndarray            # int64 [M]: the input each mismatching output was compared with
+    cycle: np.ndarray          # int64 [M]: the output's cycle
+    in_cycle: np.ndarray       # int64 [M]: its input's acceptance cycle
+    y: np.ndarray              # int64 [M, N]
+    argmax: np.ndarray         # int64 [M]
+    unknown: np.ndarray        # bool  [M, N]
+    argmax_unknown: np.ndarray  # bool [M]
+    handshake_unknown: np.ndarray   # bool [M]
+    unexpected: np.ndarray     # bool  [M]: no input was in flight (seq meaningless)
+    drops: list[tuple[int, int, int]] = field(default_factory=list)   # (first seq, count, cycle)
+    overflows: list[int] = field(default_factory=list)                 # cycles
+    control_x: list[tuple[int, str]] = field(default_factory=list)
+    resets: list[int] = field(default_factory=list)
+
+
 class _LogReader:
     """Incremental reader of one recorder log; counts reset markers to number the epochs."""
 
@@ -77,14 +101,18 @@ class _LogReader:
 class SoftmaxBfm:
     """Block-level access to the harness. One per test (it holds the test's epoch numbering)."""
 
-    def __init__(self, dut, cfg: SoftmaxConfig):
-        self.dut, self.cfg = dut, cfg
+    def __init__(self, dut, cfg: SoftmaxConfig, check: str = "harness"):
+        if check not in CHECKS:
+            raise ValueError(f"CHECK must be one of {', '.join(CHECKS)}, got {check!r}")
+        self.dut, self.cfg, self.check = dut, cfg, check
         self.stim_path = Path(os.environ["SMX_STIM_FILE"])
+        self.exp_path = Path(os.environ["SMX_EXP_FILE"])
         self.rdy_path = Path(os.environ["SMX_RDY_FILE"])
         self.in_reader = _LogReader(Path(os.environ["SMX_IN_LOG"]), b"I")
-        self.out_reader = _LogReader(Path(os.environ["SMX_OUT_LOG"]), b"O")
+        self.out_reader = _LogReader(Path(os.environ["SMX_OUT_LOG"]), b"M" if check == "harness" else b"O")
         self.in_listeners: list[Callable[[InObservation], None]] = []
         self.out_listeners: list[Callable[[OutObservation], None]] = []
+        self.check_listeners: list[Callable[[CheckedObservation], None]] = []
         self.block_listeners: list[Callable[[int], None]] = []   # called before each block starts
         self.period_ns = CLOCK_PERIOD_NS
         self.ready_fraction = 1.0
@@ -93,7 +121,7 @@ class SoftmaxBfm:
         # sim_wait_s: wall time spent with the simulator running (awaiting the harness); the rest
         # of a test's run time is Python (stimulus, model, checks, coverage)
         self.stats = {"blocks": 0, "aborted_blocks": 0, "resets": 0, "cycles": 0, "sim_wait_s": 0.0}
-        self._cycle0 = 0
+        self._cycle0 = self._seq0 = self._match0 = 0
 
     # ---- set-up ------------------------------------------------------------------------------
     async def start(self, reset_cycles: int = 5) -> None:
@@ -108,6 +136,7 @@ class SoftmaxBfm:
         d.sync_drain.value = 0
         d.sync_extra.value = 0
         d.rdy_len.value = 1
+        d.chk_mode.value = int(self.check == "harness")
         self._clock = Clock(d.clk, self.period_ns, unit="ns")
         self._clock.start(start_high=False)
         await Timer(reset_cycles * self.period_ns, unit="ns")
@@ -117,6 +146,7 @@ class SoftmaxBfm:
         d.rst_n.value = 1
         await RisingEdge(d.clk)
         self._cycle0 = int(d.cycle.value)
+        self._seq0, self._match0 = int(d.seq_in.value), int(d.n_match.value)   # equal to seq_out after the reset
 
     # ---- output side --------------------------------------------------------------------------
     def set_ready_pattern(self, bits: np.ndarray) -> None:
@@ -133,15 +163,25 @@ class SoftmaxBfm:
         d.rdy_req.value = int(d.rdy_req.value) + 1
 
     # ---- input side ---------------------------------------------------------------------------
-    async def drive_block(self, codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray) -> tuple[int, bool]:
-        """Present a block; returns (vectors accepted, aborted by a reset). The caller collects
-        the recorders afterwards (so that it can publish what it sent first)."""
+    async def drive_block(self, codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray,
+                          expected: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, bool]:
+        """Present a block; returns (vectors accepted, aborted by a reset). With CHECK=harness,
+        expected = (y [M, N], argmax [M]) of the model for every vector of the block. The caller
+        collects the recorders afterwards (so that it can publish what it sent first)."""
         m = len(codes)
         if not 1 <= m <= block_depth(self.cfg.n):
             raise ValueError(f"a block holds 1..{block_depth(self.cfg.n)} vectors, got {m}")
+        if (expected is not None) != (self.check == "harness"):
+            raise ValueError(f"CHECK={self.check}: expected outputs are "
+                             f"{'required' if self.check == 'harness' else 'not taken'} with a block")
         for cb in self.block_listeners:
             cb(m)
         self.stim_path.write_bytes(encode_stimulus(codes, mask, gaps, self.cfg.width))
+        if expected is not None:
+            ey, eam = expected
+            if len(ey) != m:
+                raise ValueError(f"{len(ey)} expected outputs for a block of {m} vectors")
+            self.exp_path.write_bytes(encode_expected(ey, eam, self.cfg.out_width, self.cfg.argmax_width))
         d = self.dut
         done0 = int(d.drv_done.value)
         d.drv_count.value = m
@@ -218,6 +258,11 @@ class SoftmaxBfm:
         """Read what the recorders logged since the last call and hand it to the monitors."""
         d = self.dut
         self.stats["cycles"] = int(d.cycle.value) - self._cycle0
+        if self.check == "harness":
+            obs = self._decode_checked(self.out_reader.read())
+            for cb in self.check_listeners:
+                cb(obs)
+            return
         inp = self._decode_in(self.in_reader.read())
         out = self._decode_out(self.out_reader.read())
         for cb in self.in_listeners:
@@ -264,3 +309,31 @@ class SoftmaxBfm:
         hs_unknown = (vr != ord("1")).any(axis=1)
         cyc = recs.cycles[recs.kinds == ord("O")]
         return OutObservation(epoch, cyc, y, am[:, 0], unk_y, unk_a[:, 0], hs_unknown, control_x, resets)
+
+    def _decode_checked(self, recs: LogRecords) -> CheckedObservation:
+        cfg, d = self.cfg, self.dut
+        _, resets = self._epochs(recs, self.out_reader)
+        ev = lambda kind: [t.split() for k, _, t in recs.events if k == kind]   # noqa: E731
+        rel = lambda v, base: (int(v) - base) % (1 << 32)      # the harness's counters wrap  # noqa: E731
+        drops = [(rel(int(f[2], 16), self._seq0), int(f[3], 16), int(f[1], 16)) for f in ev("D")]
+        counts = dict(accepted=rel(d.seq_in.value, self._seq0), resolved=rel(d.seq_out.value, self._seq0),
+                      matched=rel(d.n_match.value, self._match0), drops=drops,
+                      overflows=[int(f[1], 16) for f in ev("F")], resets=resets,
+                      control_x=[(c, t) for k, c, t in recs.events if k == "X"])
+        rows = recs.rows
+        if len(rows) == 0:
+            e = np.zeros(0, np.int64)
+            z = np.zeros((0, cfg.n), np.int64)
+            return CheckedObservation(seq=e, cycle=e, in_cycle=e, y=z, argmax=e, unknown=z.astype(bool),
+                                      argmax_unknown=e.astype(bool), handshake_unknown=e.astype(bool),
+                                      unexpected=e.astype(bool), **counts)
+        rec = mismatch_record(cfg.n, cfg.out_width, cfg.argmax_width)
+        y, unk_y = decode_hex_field(rows[:, rec.span("data")], cfg.n, cfg.out_width, signed=False)
+        am, unk_a = decode_hex_field(rows[:, rec.span("argmax")], 1, cfg.argmax_width, signed=False)
+        seq, _ = decode_hex_field(rows[:, rec.span("seq")], 1, 32, signed=False)
+        in_cyc, _ = decode_hex_field(rows[:, rec.span("in_cycle")], 1, 32, signed=False)
+        return CheckedObservation(
+            seq=(seq[:, 0] - self._seq0) % (1 << 32), cycle=recs.cycles[recs.kinds == ord("M")], in_cycle=in_cyc[:, 0],
+            y=y, argmax=am[:, 0], unknown=unk_y, argmax_unknown=unk_a[:, 0],
+            handshake_unknown=(rows[:, rec.span("handshake")] != ord("1")).any(axis=1),
+            unexpected=rows[:, rec.span("unexpected")][:, 0] == ord("1"), **counts)

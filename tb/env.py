@@ -36,7 +36,9 @@ class SoftmaxEnv(uvm_env):
         a, sb, cov = self.agent, self.scoreboard, self.coverage
         a.in_mon.ap.connect(sb.in_imp)
         a.out_mon.ap.connect(sb.out_imp)
+        a.out_mon.checked_ap.connect(sb.checked_imp)
         a.driver.sent_ap.connect(sb.sent_imp)
+        a.driver.predict = sb.predict
         a.driver.flow_ap.connect(cov.flow_imp)
         sb.pred_ap.connect(cov.pred_imp)
         sb.reset_ap.connect(cov.reset_imp)

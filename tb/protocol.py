@@ -4,6 +4,17 @@ every recorder log record. tb/build.py writes the harness's header from this mod
 and the `$fwrite` macros), and the decoders take their field offsets from the same records, so
 the two sides cannot drift apart.
 
+Two ways of checking (the CHECK setting, tb/run.py):
+  * "harness": Python writes the model's expected output of every vector beside the block's
+    stimulus; the harness keeps the expected words of the accepted inputs in a FIFO (in order)
+    and compares every output handshake with the head, X/Z included (`!==`). It logs only what
+    did not match (a MISMATCH record), the inputs a reset dropped (DROP) and a FIFO overflow;
+    Python reads those and the resolved count (seq_out), so the text traffic is proportional to
+    the faults, not to the vectors.
+  * "monitors": every input and output handshake is logged (IN, OUT records) and the Python
+    scoreboard pairs and compares them, with tb/align.py's diagnosis of lost, duplicated and
+    swapped outputs.
+
 Recorder records are text lines: a kind letter, then fields separated by one space, each a
 fixed-width `%h` (or `%b`) print of a harness expression. Fixed widths make every line of one
 kind equally long, so a block of lines decodes as one byte matrix (tb/codec.py).
@@ -16,6 +27,9 @@ GAP_BITS = 8                   # idle cycles before a vector: 0..255, stored bes
 GAP_MAX = (1 << GAP_BITS) - 1
 READY_DEPTH = 4096             # out_ready pattern memory, replayed cyclically
 CYCLE_BITS = 32                # the harness's cycle counter, stamped on every record
+SEQ_BITS = 32                  # the harness's count of accepted inputs (never reset)
+FIFO_DEPTH = 64                # CHECK=harness: inputs in flight (accepted, output pending) at most
+CHECKS = ("harness", "monitors")
 
 
 def block_depth(n: int) -> int:
@@ -73,10 +87,29 @@ def out_record(n: int, out_w: int, argmax_w: int) -> Record:
                         Field("handshake", "{out_valid, out_ready}", 2, "b")))
 
 
+def mismatch_record(n: int, out_w: int, argmax_w: int) -> Record:
+    """CHECK=harness: an output handshake that differs from the expected word at the FIFO's head
+    (or X/Z anywhere in it, or not after its input, or with nothing in flight: `unexpected`)."""
+    return Record("M", (Field("cycle", "cycle", CYCLE_BITS), Field("seq", "fifo_seq[fifo_rd]", SEQ_BITS),
+                        Field("in_cycle", "fifo_cyc[fifo_rd]", CYCLE_BITS),
+                        Field("unexpected", "fifo_n == 0", 1, "b"),
+                        Field("data", "out_data", n * out_w), Field("argmax", "out_argmax", argmax_w),
+                        Field("handshake", "{out_valid, out_ready}", 2, "b")))
+
+
+def expected_bits(n: int, out_w: int, argmax_w: int) -> int:
+    """An expected word (CHECK=harness): {argmax[ARGMAX_W-1:0], y[N*OUT_W-1:0]}, as the outputs."""
+    return argmax_w + n * out_w
+
+
 RESET_RECORD = Record("R", (Field("cycle", "cycle", CYCLE_BITS),))            # both logs
 CONTROL_X_RECORD = Record("X", (Field("cycle", "cycle", CYCLE_BITS),           # output log
                                 Field("control", "{in_ready, out_valid}", 2, "b")))
-EVENT_KINDS = (RESET_RECORD.kind, CONTROL_X_RECORD.kind)
+DROP_RECORD = Record("D", (Field("cycle", "cycle", CYCLE_BITS),          # output log, CHECK=harness:
+                           Field("seq", "seq_out", SEQ_BITS),          # the in-flight inputs a reset
+                           Field("count", "fifo_n", 32)))              # dropped, from seq on
+OVERFLOW_RECORD = Record("F", (Field("cycle", "cycle", CYCLE_BITS),))   # more than FIFO_DEPTH in flight
+EVENT_KINDS = (RESET_RECORD.kind, CONTROL_X_RECORD.kind, DROP_RECORD.kind, OVERFLOW_RECORD.kind)
 
 
 def stimulus_bits(n: int, in_w: int) -> int:
@@ -91,9 +124,14 @@ def verilog_header(n: int, in_w: int, out_w: int, argmax_w: int) -> str:
         f"localparam integer GAP_W = {GAP_BITS};",
         f"localparam integer STIM_W = {stimulus_bits(n, in_w)};",
         f"localparam integer RDY_DEPTH = {READY_DEPTH};",
+        f"localparam integer EXP_W = {expected_bits(n, out_w, argmax_w)};",
+        f"localparam integer FIFO_DEPTH = {FIFO_DEPTH};",
         in_record(n, in_w).verilog_macro("SMX_LOG_IN"),
         out_record(n, out_w, argmax_w).verilog_macro("SMX_LOG_OUT"),
         RESET_RECORD.verilog_macro("SMX_LOG_RESET"),
         CONTROL_X_RECORD.verilog_macro("SMX_LOG_CONTROL_X"),
+        mismatch_record(n, out_w, argmax_w).verilog_macro("SMX_LOG_MISMATCH"),
+        DROP_RECORD.verilog_macro("SMX_LOG_DROP"),
+        OVERFLOW_RECORD.verilog_macro("SMX_LOG_OVERFLOW"),
     ]
     return "\n".join(lines) + "\n"

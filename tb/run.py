@@ -22,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from models.dumps import Dump, DumpError, load_dump, open_dump_arg
 from . import provenance, testplan
 from .build import REPO, TOPLEVEL, design_identity, prepare, rtl_sources, scoped_environ
 from .codecov import code_coverage
-from .protocol import block_depth
+from .protocol import CHECKS, block_depth
 from .simulators import SIMULATORS, Simulator, simulator
 from .summary import format_summary, summarise
 
@@ -180,6 +180,7 @@ class RunRequest:
     coverage: bool
     mutant: int
     model: str
+    check: str
     results: Path
     build_root: Path | None
     notes: list[str] = field(default_factory=list)
@@ -187,10 +188,12 @@ class RunRequest:
     @classmethod
     def make(cls, config, sim="verilator", seed=None, tests=None, dumps=None, waves=False, coverage=False,
              profile="quick", results_root=None, build_root=None, mutant=0, plan_override=None,
-             model="numpy", dump_options=None) -> "RunRequest":
+             model="numpy", dump_options=None, check="harness") -> "RunRequest":
         cfg = config if isinstance(config, SoftmaxConfig) else resolve_config(config)
         if model not in MODELS:
             raise ValueError(f"MODEL must be one of {', '.join(MODELS)}, got {model!r}")
+        if check not in CHECKS:
+            raise ValueError(f"CHECK must be one of {', '.join(CHECKS)}, got {check!r}")
         tool = simulator(sim)
         seed = check_seed(seed)
         tests = list(tests) if tests else list(TESTS)
@@ -218,7 +221,7 @@ class RunRequest:
         root = Path(results_root) if results_root else results_root_default()
         results = root / design_identity(cfg) / label
         return cls(cfg, tool, seed, tests, dump_list, bool(dumps), plan, profile, waves, coverage, mutant,
-                   model, results, Path(build_root) if build_root else None, notes)
+                   model, check, results, Path(build_root) if build_root else None, notes)
 
     @property
     def sim(self) -> str:
@@ -237,6 +240,8 @@ class RunRequest:
         parts += [f"CONFIG={shlex.quote(cfg_arg)}", f"SIM={self.sim}", f"PROFILE={self.profile}"]
         if self.model != "numpy":
             parts.append(f"MODEL={self.model}")
+        if self.check != CHECKS[0]:
+            parts.append(f"CHECK={self.check}")
         if self.explicit_dumps:
             parts.append("DUMP=" + shlex.quote(",".join(str(p) for p, _ in self.dumps)))
             opts = self.plan["smx_replay"].get("dump_options") or {}
@@ -396,31 +401,63 @@ def run(config, sim: str = "verilator", seed=None, tests: list[str] | None = Non
         dumps: list[str] | None = None, waves: bool = False, coverage: bool = False,
         profile: str = "quick", results_root: Path | None = None, build_root: Path | None = None,
         log=print, mutant: int = 0, plan_override: dict | None = None, model: str = "numpy",
-        dump_options: dict | None = None) -> dict:
+        dump_options: dict | None = None, check: str = "harness") -> dict:
     t0 = time.perf_counter()
     req = RunRequest.make(config, sim, seed, tests, dumps, waves, coverage, profile, results_root,
-                          build_root, mutant, plan_override, model, dump_options)
+                          build_root, mutant, plan_override, model, dump_options, check)
     with _results_folder(req.results):
         return _execute(req, log, t0)
 
 
 def _execute(req: RunRequest, log, t0: float) -> dict:
-    cfg, results = req.cfg, req.results
-    b = prepare(cfg, req.sim, coverage=req.coverage, waves=req.waves, root=req.build_root, log=log,
+    b = prepare(req.cfg, req.sim, coverage=req.coverage, waves=req.waves, root=req.build_root, log=log,
                 mutant=req.mutant)
-    t_build = time.perf_counter() - t0
+    summary = _simulate(req, b, log, t0, build_s=time.perf_counter() - t0)
+    if req.coverage:
+        summary["code_coverage"] = code_coverage(req.results / "work", req.results)
+    ran = summary.pop("junit_read")
+    failed = [t for t, r in summary["tests"].items() if r["status"] != "passed"]
+    if req.check == "harness" and failed and ran:
+        summary["diagnosis"] = _diagnose(req, b, failed, log)
+    _write_atomic(req.results / "summary.json", json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _diagnose(req: RunRequest, b, failed: list[str], log) -> dict:
+    """The harness's checker gives the verdict, not the story: the failing tests are rerun with
+    CHECK=monitors (same seed, same stimulus, same simulator: the same run) so that the
+    scoreboard's aligner says what went wrong (lost, duplicated, swapped outputs, lane faults)."""
+    dreq = replace(req, check="monitors", tests=failed, results=req.results / "diagnosis", waves=False,
+                   coverage=False)
+    for d in ("tests", "work"):
+        (dreq.results / d).mkdir(parents=True, exist_ok=True)
+    log(f"diagnosis: rerunning {', '.join(failed)} with CHECK=monitors in {dreq.results}")
+    t0 = time.perf_counter()
+    d = _simulate(dreq, b, log, t0, build_s=0.0)
+    d.pop("junit_read")
+    out = {k: d[k] for k in ("check", "passed", "errors", "first_failure", "tests", "log", "rerun")}
+    if d["passed"]:
+        out["warning"] = ("the CHECK=monitors rerun passed where the harness's checker failed: a fault of "
+                          "the checker or a run that is not reproducible; please report it")
+    return out
+
+
+def _simulate(req: RunRequest, b, log, t0: float, build_s: float) -> dict:
+    """One simulator run of req.tests and its summary."""
+    cfg, results = req.cfg, req.results
     work = results / "work"
     rerun = req.rerun_prefix()
     env = {
         "SMX_CONFIG": str(Path(cfg.source).resolve()) if Path(cfg.source).is_file() else cfg.name,
         "SMX_SIM": req.sim, "SMX_RESULTS": str(results), "SMX_SEED": str(req.seed),
         "SMX_DUMPS": os.pathsep.join(str(p) for p, _ in req.dumps), "SMX_PLAN": json.dumps(req.plan),
-        "SMX_RERUN": rerun, "SMX_MODEL": req.model,
-        "SMX_STIM_FILE": str(work / "stim.hex"), "SMX_RDY_FILE": str(work / "ready.bin"),
+        "SMX_RERUN": rerun, "SMX_MODEL": req.model, "SMX_CHECK": req.check,
+        "SMX_STIM_FILE": str(work / "stim.hex"), "SMX_EXP_FILE": str(work / "expected.hex"),
+        "SMX_RDY_FILE": str(work / "ready.bin"),
         "SMX_IN_LOG": str(work / "in.log"), "SMX_OUT_LOG": str(work / "out.log"),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
     }
-    plusargs = [f"+smx_stim={env['SMX_STIM_FILE']}", f"+smx_rdy={env['SMX_RDY_FILE']}",
+    plusargs = [f"+smx_stim={env['SMX_STIM_FILE']}", f"+smx_exp={env['SMX_EXP_FILE']}", f"+smx_rdy={env['SMX_RDY_FILE']}",
                 f"+smx_in_log={env['SMX_IN_LOG']}", f"+smx_out_log={env['SMX_OUT_LOG']}",
                 *req.tool.run_plusargs(req.seed)]
     waves_file = None
@@ -449,15 +486,12 @@ def _execute(req: RunRequest, log, t0: float) -> dict:
         sim_error = f"simulator exited abnormally: {e!r}"
     t_sim = time.perf_counter() - t1
 
-    sources = rtl_sources()
     summary = summarise(
         req, junit=_junit(xml), results=results, sim_error=sim_error, waves_file=waves_file,
-        timing={"wall_s": time.perf_counter() - t0, "build_s": t_build, "sim_s": t_sim},
-        prov=provenance.collect(cfg, req.sim, req.seed, sources, b.table_dir, [p for p, _ in req.dumps],
+        timing={"wall_s": time.perf_counter() - t0, "build_s": build_s, "sim_s": t_sim},
+        prov=provenance.collect(cfg, req.sim, req.seed, rtl_sources(), b.table_dir, [p for p, _ in req.dumps],
                                 f"{rerun} SEED={req.seed}"))
-    if req.coverage:
-        summary["code_coverage"] = code_coverage(work, results)
-    _write_atomic(results / "summary.json", json.dumps(summary, indent=1, default=str))
+    summary["junit_read"] = sim_error is None and bool(summary["tests"])
     return summary
 
 
@@ -473,6 +507,9 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="full", choices=PROFILES)
     ap.add_argument("--model", default="numpy", choices=MODELS,
                     help="the scoreboard's reference: the vectorised numpy model or the fxpmath reference")
+    ap.add_argument("--check", default=CHECKS[0], choices=CHECKS,
+                    help="where outputs are compared with the model: in the harness (fast; only "
+                         "differences logged) or by the scoreboard on every recorded handshake")
     ap.add_argument("--dump-from", default="", choices=("", "logits", "probabilities"),
                     help="the --dump files hold probabilities (converted to logits: models.dumps)")
     ap.add_argument("--dump-map", default="", help="key map of a foreign dump, e.g. predictions:logits,ground_truth:labels")
@@ -482,7 +519,7 @@ def main(argv=None) -> int:
     try:
         s = run(a.config, a.sim, a.seed, [t for t in a.test.split(",") if t] or None,
                 [d for d in a.dump.split(",") if d] or None, a.waves, a.coverage, a.profile, model=a.model,
-                dump_options=dump_options)
+                dump_options=dump_options, check=a.check)
     except (ConfigError, DumpError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

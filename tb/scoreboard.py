@@ -16,6 +16,12 @@ Checks (each failure is counted, the first few are printed in full with a rerun 
 The driver's items (float logits, provenance) arrive on a separate port. They are paired with
 the observed inputs in order, and only used after checking that the driven codes are exactly
 the observed ones: they feed the float-based reports, never the expected values.
+
+With CHECK=harness the comparison of check 1 runs in the harness (tb/protocol.py): the driver
+asks `predict` for the expected outputs before it drives a block, the accepted vectors are taken
+from the driver's items (the harness presents exactly those), and the harness reports which
+inputs are resolved and the outputs that differed. Every other check runs here as above, on
+the outputs: the expected words where the harness found them equal, the logged ones elsewhere.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from models.reference import argmax_agreement, first_argmax, ideal, softmax, vec
 
 from .agent import Sent
 from .align import align
-from .bfm import InObservation, OutObservation
+from .bfm import CheckedObservation, InObservation, OutObservation
 
 MAX_DETAILS = 8
 
@@ -72,6 +78,7 @@ class Scoreboard(uvm_component):
         self.in_imp = uvm_subscriber.uvm_AnalysisImp("in_imp", self, self.write_in)
         self.out_imp = uvm_subscriber.uvm_AnalysisImp("out_imp", self, self.write_out)
         self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, self.write_sent)
+        self.checked_imp = uvm_subscriber.uvm_AnalysisImp("checked_imp", self, self.write_checked)
         self.pred_ap = uvm_analysis_port("pred_ap", self)        # (codes, mask, ModelResult)
         self.reset_ap = uvm_analysis_port("reset_ap", self)      # inputs lost in flight at a reset
         self.ins, self.outs, self.sent, self.observed = _Fifo(), _Fifo(), _Fifo(), _Fifo()
@@ -80,6 +87,7 @@ class Scoreboard(uvm_component):
         self.errors: dict[str, int] = defaultdict(int)
         self.details: list[str] = []
         self.n_in = self.n_out = self.checked = self.dropped = 0
+        self._resolved = 0             # CHECK=harness: inputs judged so far
         self.mismatches = 0
         self.value_argmax_disagree = 0
         self.quant_saturated = 0
@@ -96,9 +104,31 @@ class Scoreboard(uvm_component):
         self.quant_saturated += it.quant.saturated
         self.acc[sid]["saturated"].append(it.quant.saturated)       # reported per dump, never dropped
         self.acc[sid]["rows_saturated"].append(it.quant.rows_saturated)
-        self.sent.push({"x": it.x[:k], "codes": it.codes[:k], "mask": it.mask[:k],
-                        "src": np.full(k, sid), "row": it.rows[:k], "kind": np.asarray(it.kinds[:k], object)})
-        self._pair_inputs()
+        sent = {"x": it.x[:k], "codes": it.codes[:k], "mask": it.mask[:k],
+                "src": np.full(k, sid), "row": it.rows[:k], "kind": np.asarray(it.kinds[:k], object)}
+        if s.prediction is None:
+            self.sent.push(sent)
+            self._pair_inputs()
+            return
+        # CHECK=harness: the accepted vectors are the block's first k; inputs numbered in order
+        res, ey, eam = s.prediction
+        self.pred_ap.write((sent["codes"], sent["mask"], res.head(k)))
+        self.ins.push({**sent, "seq": self.n_in + np.arange(k), "epoch": np.full(k, -1), "cycle": np.full(k, -1),
+                       "ey": ey[:k], "eam": eam[:k]})
+        self.n_in += k
+
+    def predict(self, codes: np.ndarray, mask: np.ndarray) -> tuple:
+        """(ModelResult, expected y, expected argmax) of the reference model chosen by MODEL; with
+        MODEL=fxp any disagreement of the two models is an error of its own."""
+        res = run_model(self.cfg, codes, mask)          # its intermediates feed coverage
+        if self.model != "fxp":
+            return res, res.y, res.argmax
+        ey, eam = run_reference(self.cfg, codes, mask)
+        split = (ey != res.y).any(axis=1) | (eam != res.argmax)
+        if split.any():
+            self._error("model_disagreement", "models.datapath and models.fxp_reference differ "
+                                              f"(first at vector {int(np.argmax(split))} of a block)", int(split.sum()))
+        return res, ey, eam
 
     def write_in(self, obs: InObservation) -> None:
         m = len(obs.codes)
@@ -123,16 +153,8 @@ class Scoreboard(uvm_component):
             self._error("input_differs", f"the input monitor saw different data than the driver sent "
                                          f"({int(differs.sum())} vector(s), first at cycle {int(obs['cycle'][r])})",
                         int(differs.sum()))
-        res = run_model(self.cfg, obs["codes"], obs["mask"])     # its intermediates feed coverage
+        res, ey, eam = self.predict(obs["codes"], obs["mask"])
         self.pred_ap.write((obs["codes"], obs["mask"], res))
-        ey, eam = res.y, res.argmax
-        if self.model == "fxp":         # the expected values from the fxpmath reference instead
-            ey, eam = run_reference(self.cfg, obs["codes"], obs["mask"])
-            split = (ey != res.y).any(axis=1) | (eam != res.argmax)
-            if split.any():
-                self._error("model_disagreement", "models.datapath and models.fxp_reference differ "
-                                                  f"(first at cycle {int(obs['cycle'][np.argmax(split)])})",
-                            int(split.sum()))
         self.ins.push({**obs, "ey": ey, "eam": eam, "x": sent["x"], "src": sent["src"],
                        "row": sent["row"], "kind": sent["kind"]})
         self._match()
@@ -146,6 +168,54 @@ class Scoreboard(uvm_component):
             self.outs.push({"epoch": obs.epoch, "cycle": obs.cycle, "y": obs.y, "am": obs.argmax,
                             "unk": obs.unknown.any(axis=1) | obs.argmax_unknown | obs.handshake_unknown})
         self._match()
+
+    def write_checked(self, obs: CheckedObservation) -> None:
+        """CHECK=harness: the inputs the harness resolved since the last read are judged, with
+        the outputs it logged as different in place of their expected words."""
+        for cyc, line in obs.control_x:
+            self._error("control_x", f"X/Z on in_ready/out_valid after reset at cycle {cyc}: {line!r}")
+        for cyc in obs.overflows:
+            self._error("inflight_overflow", f"more inputs in flight than the harness's checker holds "
+                                             f"(tb/protocol.FIFO_DEPTH) at cycle {cyc}: outputs stopped?")
+        if obs.accepted != self.n_in:
+            self._error("input_accounting", f"the harness accepted {obs.accepted} input(s), the driver "
+                                            f"reported {self.n_in}")
+        if obs.unexpected.any():
+            k = int(obs.unexpected.sum())
+            self._error("unexpected_output", f"{k} output(s) with no accepted input in flight (first at "
+                                             f"cycle {int(obs.cycle[obs.unexpected][0])})", k)
+        self.n_out += obs.resolved - self._resolved - sum(c for _, c, _ in obs.drops) + int(obs.unexpected.sum())
+        k = obs.resolved - self._resolved
+        if k <= 0:
+            return
+        if k > len(self.ins):
+            self._error("input_accounting", f"the harness resolved {k} input(s), {len(self.ins)} were pending")
+            k = len(self.ins)
+        ins = self.ins.pop(k)
+        seq0 = self._resolved
+        self._resolved += k
+        y, am = ins["ey"].copy(), ins["eam"].copy()
+        unk, cyc = np.zeros(k, bool), np.full(k, -1, np.int64)
+        hit = ~obs.unexpected
+        r = obs.seq[hit] - seq0
+        if ((r < 0) | (r >= k)).any():
+            self._error("harness_protocol", "the harness reported a mismatch for an input outside the "
+                                            "ones it resolved in this read")
+            r, hit = r[(r >= 0) & (r < k)], hit & (obs.seq - seq0 >= 0) & (obs.seq - seq0 < k)
+        y[r], am[r], cyc[r] = obs.y[hit], obs.argmax[hit], obs.cycle[hit]
+        unk[r] = obs.unknown[hit].any(axis=1) | obs.argmax_unknown[hit] | obs.handshake_unknown[hit]
+        ins["cycle"][r] = obs.in_cycle[hit]
+        live = np.ones(k, bool)
+        for first, count, _ in obs.drops:
+            a, b = max(first - seq0, 0), min(first - seq0 + count, k)
+            live[a:b] = False
+        dropped = int((~live).sum())
+        if dropped:
+            self.dropped += dropped
+            self.reset_ap.write(dropped)
+        sel = {c: v[live] for c, v in ins.items()}
+        if live.any():
+            self._check(sel, {"cycle": cyc[live], "y": y[live], "am": am[live], "unk": unk[live]})
 
     # ---- matching ---------------------------------------------------------------------------------
     def _match(self, final: bool = False) -> None:
@@ -202,8 +272,8 @@ class Scoreboard(uvm_component):
         n = self.cfg.n
         codes = i["codes"][r]
         shown = ", ".join(str(int(c)) for c in codes[:16]) + (", ..." if n > 16 else "")
-        return (f"  input: {self._origin(i, r)}, accepted at cycle {int(i['cycle'][r])} "
-                f"(reset epoch {int(i['epoch'][r])})\n  input codes [{shown}]\n  rerun: {self.rerun}")
+        return (f"  input: {self._origin(i, r)}, accepted at cycle {_known(i['cycle'][r])} "
+                f"(reset epoch {_known(i['epoch'][r])})\n  input codes [{shown}]\n  rerun: {self.rerun}")
 
     def _origin(self, i: dict, r: int) -> str:
         """Where a vector came from: the dump and its row, or the generator and its corner."""
@@ -219,7 +289,9 @@ class Scoreboard(uvm_component):
         live = i["mask"].any(axis=1)
         lane_bad = o["y"] != i["ey"]
         am_bad = o["am"] != i["eam"]
-        early = o["cycle"] <= i["cycle"]
+        # CHECK=harness knows the cycles of the mismatching outputs only (-1 elsewhere); its
+        # checker never pairs an output with an input accepted at the same edge or later
+        early = (o["cycle"] >= 0) & (o["cycle"] <= i["cycle"])
         bad = lane_bad.any(axis=1) | am_bad | o["unk"] | early
         q_arg = first_argmax(i["codes"], i["mask"])
         q_bad = live & (o["am"] != q_arg)
@@ -274,8 +346,8 @@ class Scoreboard(uvm_component):
         xs = i["x"][r]
         return "\n".join([
             f"  input: {self._origin(i, r)}",
-            f"  {what}: vector at cycle {int(i['cycle'][r])} -> output at cycle {int(o['cycle'][r])} "
-            f"(reset epoch {int(i['epoch'][r])}); seed {self.seed}",
+            f"  {what}: vector at cycle {_known(i['cycle'][r])} -> output at cycle {_known(o['cycle'][r])} "
+            f"(reset epoch {_known(i['epoch'][r])}); seed {self.seed}",
             f"  input codes  (lane:code) {fmt(i['codes'][r])}",
             f"  mask         {''.join('1' if b else '0' for b in i['mask'][r][:64])}{'...' if n > 64 else ''}",
             *([f"  input floats {np.array2string(xs[show], precision=4, max_line_width=200)}"] if not np.isnan(xs).any() else []),
@@ -304,7 +376,7 @@ class Scoreboard(uvm_component):
             self.outs.pop(len(self.outs))
         if len(self.ins):
             ep = self.ins.col("epoch")
-            old = int((ep < final_epoch).sum())
+            old = int(((ep >= 0) & (ep < final_epoch)).sum())     # CHECK=harness resolved its drops
             self.dropped += old
             if old:
                 self.reset_ap.write(old)
@@ -369,6 +441,11 @@ class Scoreboard(uvm_component):
         if self.errors:
             raise CheckError(f"scoreboard: {sum(self.errors.values())} error(s) {dict(self.errors)}; "
                              f"seed {self.seed}; rerun: {self.rerun}")
+
+
+def _known(v) -> str:
+    """A cycle or epoch; -1: not recorded (CHECK=harness logs them for mismatching outputs only)."""
+    return str(int(v)) if v >= 0 else "? (CHECK=harness: matched output)"
 
 
 def _run_length(a: np.ndarray) -> int:

@@ -23,6 +23,8 @@ class Settings:
                                # determines all of that test's stimulus
     model: str = "numpy"       # the scoreboard's reference: "numpy" (models.datapath) or "fxp"
                                # (models.fxp_reference, the equation-by-equation fxpmath model)
+    check: str = "harness"     # where outputs are compared (tb/protocol.py CHECKS): in the harness,
+                               # or by the scoreboard on everything the monitors recorded
 
     @property
     def cfg(self) -> SoftmaxConfig:
@@ -52,4 +54,5 @@ def from_env() -> Settings:
     dumps = tuple(Path(p) for p in os.environ.get("SMX_DUMPS", "").split(os.pathsep) if p)
     return Settings(config=need("SMX_CONFIG"), sim=need("SMX_SIM"), results=Path(need("SMX_RESULTS")),
                     dumps=dumps, plan=json.loads(need("SMX_PLAN")), rerun=os.environ.get("SMX_RERUN", ""),
-                    seed=int(need("SMX_SEED")), model=os.environ.get("SMX_MODEL", "numpy"))
+                    seed=int(need("SMX_SEED")), model=os.environ.get("SMX_MODEL", "numpy"),
+                    check=os.environ.get("SMX_CHECK", "harness"))

@@ -56,7 +56,7 @@ def summarise(req, junit: dict, results: Path, sim_error: str | None, waves_file
     first = next((per_test[t] for t in failed if per_test[t].get("error_details")), None)
     return {
         "config": cfg.name, "sim": req.results.name, "design": req.results.parent.name,
-        "seed": req.seed, "profile": req.profile, "model": req.model, "tests_run": req.tests,
+        "seed": req.seed, "profile": req.profile, "model": req.model, "check": req.check, "tests_run": req.tests,
         "passed": bool(junit) and not failed and sim_error is None,
         "vectors": vectors,
         "mismatches": sum(r.get("mismatches", 0) for r in done),
@@ -132,4 +132,12 @@ def format_summary(s: dict) -> str:
             lines += ["  " + ln for ln in ff["detail"].splitlines()]
         lines.append(f"  log: {s['log']}")
         lines.append(f"  rerun: {s['rerun']}")
+        dg = s.get("diagnosis")
+        if dg:
+            lines.append(f"  diagnosis (the failing tests rerun with CHECK=monitors): errors {dg['errors']}")
+            if dg.get("warning"):
+                lines.append(f"  WARNING: {dg['warning']}")
+            if dg.get("first_failure"):
+                lines += ["  " + ln for ln in dg["first_failure"]["detail"].splitlines()]
+            lines.append(f"  log: {dg['log']}")
     return "\n".join(lines)

@@ -35,7 +35,7 @@ class SmxTest(uvm_test):
         self.knobs = self.settings.knobs(self.test_id)
         self.seed = self.settings.seed
         self.rng = np.random.default_rng([self.seed, 0x7E57])
-        self.bfm = SoftmaxBfm(cocotb.top, self.cfg)
+        self.bfm = SoftmaxBfm(cocotb.top, self.cfg, self.settings.check)
         db = ConfigDB()
         db.set(None, "*", "BFM", self.bfm)
         db.set(None, "*", "CFG", self.cfg)

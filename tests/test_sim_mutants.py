@@ -54,13 +54,21 @@ PORT_FAULTS = {
 
 
 def _assert_caught(s: dict, name: str, expected: set[str], counts: dict[str, int] | None = None) -> None:
+    """The verdict comes from the harness's checker (CHECK=harness); the failing tests are then
+    rerun with CHECK=monitors and the scoreboard's aligner names the fault (s["diagnosis"]): both
+    checkers must fail, and the diagnosis must say what the fault is."""
     assert not s["passed"], f"fault {name} was not caught: {s['tests']}"
-    missing = expected - set(s["errors"])
-    assert not missing, f"fault {name}: expected error kinds {sorted(missing)} not reported; got {s['errors']}"
+    assert s["check"] == "harness" and s["errors"], f"fault {name}: the harness's checker reported nothing"
+    diag = s.get("diagnosis")
+    assert diag and diag["check"] == "monitors", f"fault {name}: no CHECK=monitors diagnosis: {s.keys()}"
+    assert not diag["passed"], f"fault {name}: the CHECK=monitors rerun passed: {diag}"
+    errors = diag["errors"]
+    missing = expected - set(errors)
+    assert not missing, f"fault {name}: expected error kinds {sorted(missing)} not reported; got {errors}"
     for kind, n in (counts or {}).items():
-        assert s["errors"][kind] == n, f"fault {name}: {n} {kind} expected (one per fault), got {s['errors']}"
+        assert errors[kind] == n, f"fault {name}: {n} {kind} expected (one per fault), got {errors}"
     if counts:      # a lost or repeated vector is not also reported as wrong data
-        assert "data_mismatch" not in s["errors"], f"fault {name}: the scoreboard did not resynchronise: {s['errors']}"
+        assert "data_mismatch" not in errors, f"fault {name}: the scoreboard did not resynchronise: {errors}"
 
 
 @pytest.mark.parametrize("config, mutant", [

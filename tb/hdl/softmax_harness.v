@@ -7,9 +7,15 @@
 //     with the idle gap stored beside each vector; drv_done counts finished blocks.
 //   * ready generator: a pattern file of out_ready bits, reloaded when rdy_req changes and
 //     replayed cyclically.
-//   * recorders: every accepted input handshake and every output handshake is written, as it
-//     crossed the ports (X/Z included, %h prints them), to two log files that the Python
-//     monitors read. Resets are logged as markers, X/Z on the DUT's control outputs as events.
+//   * checking, two ways (chk_mode, set by Python before its first reset; tb/protocol.py):
+//     chk_mode = 1 (CHECK=harness): each block comes with the model's expected outputs; the
+//       expected word of every accepted input enters a FIFO, and every output handshake is
+//       compared with the FIFO's head, X/Z included. Only what differs is logged (MISMATCH),
+//       with the inputs a reset drops (DROP); seq_out counts the inputs resolved so far.
+//     chk_mode = 0 (CHECK=monitors): recorders write every accepted input handshake and every
+//       output handshake, as it crossed the ports (X/Z included, %h prints them), to two log
+//       files that the Python monitors read and the scoreboard compares.
+//     Either way resets are logged as markers, X/Z on the DUT's control outputs as events.
 // Reset may arrive at any time: it aborts the current block (drv_aborted, drv_sent tell how far
 // it got) and starts a new epoch in the logs.
 //
@@ -23,6 +29,7 @@ module softmax_harness (
   // driver
   input  wire [31:0] drv_req /* verilator public_flat_rw */,
   input  wire [31:0] drv_count /* verilator public_flat_rw */,
+  input  wire        chk_mode /* verilator public_flat_rw */,
   output reg  [31:0] drv_sent /* verilator public_flat_rw */,
   output reg  [31:0] drv_done /* verilator public_flat_rw */,
   output reg         drv_aborted /* verilator public_flat_rw */,
@@ -42,7 +49,12 @@ module softmax_harness (
   output reg  [31:0] n_in /* verilator public_flat_rw */,
   output reg  [31:0] n_out /* verilator public_flat_rw */,
   output reg  [31:0] stall_in /* verilator public_flat_rw */,
-  output reg  [31:0] stall_out /* verilator public_flat_rw */
+  output reg  [31:0] stall_out /* verilator public_flat_rw */,
+  // CHECK=harness: inputs accepted and inputs resolved (output compared, or dropped by a reset),
+  // both since time 0 (never reset), and outputs that matched
+  output reg  [31:0] seq_in /* verilator public_flat_rw */,
+  output reg  [31:0] seq_out /* verilator public_flat_rw */,
+  output reg  [31:0] n_match /* verilator public_flat_rw */
 );
 `include "softmax_harness_cfg.vh"
 
@@ -68,17 +80,25 @@ module softmax_harness (
   );
 
   // ---- files ----------------------------------------------------------------------------
-  reg [8*1024-1:0] stim_file, rdy_file, in_log_file, out_log_file;
+  reg [8*1024-1:0] stim_file, exp_file, rdy_file, in_log_file, out_log_file;
   integer fin, fout;
   reg     drv_busy;                 // a block is being presented
   reg [STIM_W-1:0] stim_mem [0:DEPTH-1];
   reg              rdy_mem  [0:RDY_DEPTH-1];
+  // CHECK=harness: expected words of the block, of the vector on in_data, of the inputs in flight
+  reg [EXP_W-1:0]  exp_mem  [0:DEPTH-1];
+  reg [EXP_W-1:0]  cur_exp;
+  reg [EXP_W-1:0]  fifo_exp [0:FIFO_DEPTH-1];
+  reg [31:0]       fifo_cyc [0:FIFO_DEPTH-1];
+  reg [31:0]       fifo_seq [0:FIFO_DEPTH-1];
+  integer          fifo_rd, fifo_wr, fifo_n;
 
   initial begin
-    if (!$value$plusargs("smx_stim=%s", stim_file) || !$value$plusargs("smx_rdy=%s", rdy_file) ||
+    if (!$value$plusargs("smx_stim=%s", stim_file) || !$value$plusargs("smx_exp=%s", exp_file) ||
+        !$value$plusargs("smx_rdy=%s", rdy_file) ||
         !$value$plusargs("smx_in_log=%s", in_log_file) ||
         !$value$plusargs("smx_out_log=%s", out_log_file)) begin
-      $display("softmax_harness: ERROR: plusargs +smx_stim= +smx_rdy= +smx_in_log= +smx_out_log= are required");
+      $display("softmax_harness: ERROR: plusargs +smx_stim= +smx_exp= +smx_rdy= +smx_in_log= +smx_out_log= are required");
       $finish;
     end
     fin  = $fopen(in_log_file, "w");
@@ -90,6 +110,7 @@ module softmax_harness (
     in_valid = 1'b0; in_data = 0; in_mask = 0; out_ready = 1'b1;
     drv_busy = 1'b0; drv_sent = 0; drv_done = 0; drv_aborted = 1'b0;
     sync_ack = 0; cycle = 0; n_in = 0; n_out = 0; stall_in = 0; stall_out = 0;
+    seq_in = 0; seq_out = 0; n_match = 0; fifo_rd = 0; fifo_wr = 0; fifo_n = 0; cur_exp = 0;
     rdy_mem[0] = 1'b1;
   end
 
@@ -132,21 +153,55 @@ module softmax_harness (
         end
         in_reset <= 1'b1;
         n_in <= 0; n_out <= 0;
+        if (fifo_n != 0) begin          // the inputs in flight are lost: resolved as dropped
+          `SMX_LOG_DROP(fout);
+          seq_out <= seq_out + fifo_n;
+          fifo_n = 0; fifo_rd = fifo_wr;
+          flush_now = 1'b1;
+        end
         in_valid <= 1'b0;
         if (drv_busy) begin
           drv_busy <= 1'b0; drv_aborted <= 1'b1; drv_done <= drv_done + 1;
         end
       end else begin
         in_reset <= 1'b0;
-        // ---- recorders: what crossed the ports at this edge
-        if ((in_valid & in_ready) === 1'b1) begin
-          `SMX_LOG_IN(fin);
-          n_in <= n_in + 1;
-        end
-        if ((out_valid & out_ready) !== 1'b0) begin
-          // 1 or X: an X/Z valid or ready is logged as a handshake too, so it cannot hide
-          `SMX_LOG_OUT(fout);
-          n_out <= n_out + 1;
+        // ---- checker (chk_mode) or recorders: what crossed the ports at this edge.
+        // An output handshake is 1 or X: an X/Z valid or ready counts as one, so it cannot hide.
+        // The checker takes the output before this edge's input: an output never pairs with
+        // an input accepted at the same edge.
+        if (chk_mode) begin
+          if ((out_valid & out_ready) !== 1'b0) begin
+            if (fifo_n == 0 || (out_valid & out_ready) !== 1'b1 ||
+                {out_argmax, out_data} !== fifo_exp[fifo_rd]) begin
+              `SMX_LOG_MISMATCH(fout);
+              flush_now = 1'b1;
+            end else
+              n_match <= n_match + 1;
+            if (fifo_n != 0) begin
+              fifo_rd = (fifo_rd + 1) % FIFO_DEPTH; fifo_n = fifo_n - 1;
+              seq_out <= seq_out + 1;
+            end
+            n_out <= n_out + 1;
+          end
+          if ((in_valid & in_ready) === 1'b1) begin
+            if (fifo_n == FIFO_DEPTH)
+              `SMX_LOG_OVERFLOW(fout);
+            else begin
+              fifo_exp[fifo_wr] = cur_exp; fifo_cyc[fifo_wr] = cycle; fifo_seq[fifo_wr] = seq_in;
+              fifo_wr = (fifo_wr + 1) % FIFO_DEPTH; fifo_n = fifo_n + 1;
+            end
+            seq_in <= seq_in + 1;
+            n_in <= n_in + 1;
+          end
+        end else begin
+          if ((in_valid & in_ready) === 1'b1) begin
+            `SMX_LOG_IN(fin);
+            n_in <= n_in + 1;
+          end
+          if ((out_valid & out_ready) !== 1'b0) begin
+            `SMX_LOG_OUT(fout);
+            n_out <= n_out + 1;
+          end
         end
         if ((^{in_ready, out_valid}) !== 1'b0 && (^{in_ready, out_valid}) !== 1'b1)
           `SMX_LOG_CONTROL_X(fout);
@@ -162,6 +217,7 @@ module softmax_harness (
               $finish;
             end
             $readmemh(stim_file, stim_mem, 0, drv_count - 1);
+            if (chk_mode) $readmemh(exp_file, exp_mem, 0, drv_count - 1);
             count <= drv_count; idx <= 0; drv_sent <= 0; drv_aborted <= 1'b0; drv_busy <= 1'b1;
             gap <= stim_mem[0][STIM_W-1 -: GAP_W];
           end
@@ -174,6 +230,7 @@ module softmax_harness (
             w = stim_mem[idx];
             in_data  <= w[N*IN_W-1:0];
             in_mask  <= w[N*IN_W +: N];
+            cur_exp  <= exp_mem[idx];
             in_valid <= 1'b1;
             gap      <= (idx + 1 < count) ? stim_mem[idx + 1][STIM_W-1 -: GAP_W] : 0;
             idx      <= idx + 1;
