@@ -132,3 +132,31 @@ def test_topk_parameter_checks_stop_elaboration(tmp_path):
         u.rtl_parameters = lambda d, bad=bad: bad          # this instance only
         ok, out = lint(u, "iverilog", tmp_path)
         assert not ok and named in out, (change, out)
+
+
+def test_byo_axis_path_passes_and_catches_a_wrong_model(tmp_path):
+    """The stream unit through tb/byo (cocotbext-axi AXI4-Stream, its own scoreboard; rows of
+    N_MAX values): exact against models.stream; the same run with a model one LSB off on one
+    lane fails with mismatches."""
+    import shutil
+    from tb.byo.run import run as byo_run
+    from tb.stream.byo import write_design
+    design = write_design(SMALL, vectors=40)
+    s = byo_run(design, "icarus", 1, None, None, "exact", 40, False, results_root=tmp_path / "results")
+    assert s["passed"], json.dumps(s, indent=1, default=str)[:3000]
+    assert sum(t["checked"] for t in s["tests"].values()) >= 70
+    bad = tmp_path / "byo"
+    shutil.copytree(design.parent, bad)
+    (bad / "model.py").write_text((design.parent / "model.py").read_text() + (
+        "_good = run\n\n\ndef run(codes, mask):\n    y, am = _good(codes, mask)\n"
+        "    y = y.copy()\n    y[:, 5] += 1\n    return y, am\n"))
+    s = byo_run(bad / "design.toml", "icarus", 1, ["byo_random"], None, "exact", 20, False,
+                results_root=tmp_path / "results")
+    assert not s["passed"] and s["tests"]["byo_random"]["errors"].get("mismatch", 0) > 0, \
+        json.dumps(s["tests"], indent=1, default=str)[:2000]
+
+
+def test_byo_refuses_a_topk_unit():
+    from tb.stream.byo import write_design
+    with pytest.raises(ValueError, match="top-K"):
+        write_design(TOPK_SMALL)
