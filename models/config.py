@@ -91,6 +91,9 @@ class SoftmaxConfig(Formats):
     topk_pipeline: int = 0
     # the conventional unit: registers inside its dividers (0 = combinational), latency + this
     divide_pipeline: int = 0
+    # every unit: registers inside the max tree (0 = combinational; at most one per comparator
+    # level, ceil(log2 n)), latency + this; timing, not numerics (docs/timing.md)
+    max_pipeline: int = 0
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -145,6 +148,9 @@ class SoftmaxConfig(Formats):
         if not 0 <= self.divide_pipeline < self.out_width:
             raise bad("divide_pipeline", f"must be in 0..out_frac_bits = {self.out_width - 1} "
                                          f"(a register between quotient bits), got {self.divide_pipeline}")
+        if not 0 <= self.max_pipeline <= self.argmax_width:
+            raise bad("max_pipeline", f"must be in 0..ceil(log2 n) = {self.argmax_width} (at most a register "
+                                      f"per comparator level of the max tree), got {self.max_pipeline}")
         if self.divide_pipeline and self.variant != "conventional":
             raise bad("divide_pipeline", f"registers inside the dividers: the conventional unit only "
                                          f"(normalise = 'divide'); this is the {self.variant} unit")
@@ -296,6 +302,7 @@ class SoftmaxConfig(Formats):
             "LN_TABLE_FILE": str(table_dir / "ln_table.hex"),
             "TOPK_PIPE": self.topk_pipeline,
             "DIV_PIPE": self.divide_pipeline,
+            "MAX_PIPE": self.max_pipeline,
             **self.unit.rtl_parameters(self),
         }
 

@@ -10,7 +10,8 @@
 //   S4  normalising exp look-up           y_i = exp_lookup(delta_i + L)      (K > 1: output)
 //       (NORM_DIVIDE = 1, the conventional K = N unit: S3 sums all e, S4 divides each lane by S)
 // LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid, one more with
-// TOPK_PIPE (S3 split between the top-K selection and its sum).
+// TOPK_PIPE (S3 split between the top-K selection and its sum), MAX_PIPE more with registers
+// inside the max tree (S1) and DIV_PIPE more with registers inside the dividers (S4).
 //
 // Parameters: exactly models.config.SoftmaxConfig.rtl_parameters(); inconsistent values stop
 // elaboration at a missing module whose name says what is wrong.
@@ -54,7 +55,11 @@ module softmax_unit #(
     parameter integer TOPK_PIPE     = 0,
     // registers inside the per-lane dividers of the conventional unit (NORM_DIVIDE = 1): the
     // division's OUT_W steps cut into DIV_PIPE + 1 groups, latency + DIV_PIPE, outputs unchanged
-    parameter integer DIV_PIPE      = 0
+    parameter integer DIV_PIPE      = 0,
+    // registers inside the max tree (S1): its comparator levels cut into MAX_PIPE + 1 parts
+    // (rtl/sm_max_pipe.v), the lanes' values and mask delayed alongside; latency + MAX_PIPE,
+    // outputs unchanged
+    parameter integer MAX_PIPE      = 0
 ) (
     input  wire                  clk,
     input  wire                  rst_n,      // synchronous, active low
@@ -67,7 +72,7 @@ module softmax_unit #(
     output wire [N*OUT_W-1:0]    out_data,   // lane i at [i*OUT_W +: OUT_W]
     output wire [ARGMAX_W-1:0]   out_argmax
 );
-    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE + DIV_PIPE;
+    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE + DIV_PIPE + MAX_PIPE;
 
     // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
     // Derived parameters must equal what rtl_parameters() derives, not merely be wide enough:
@@ -106,6 +111,9 @@ module softmax_unit #(
         end
         if (DIV_PIPE < 0 || DIV_PIPE >= OUT_W || (DIV_PIPE != 0 && NORM_DIVIDE == 0)) begin : g_err_div_pipe
             softmax_unit_param_error_DIV_PIPE_in_0_to_OUT_W_minus_1_and_only_with_NORM_DIVIDE u_err();
+        end
+        if (MAX_PIPE < 0 || MAX_PIPE > ARGMAX_W_REQ) begin : g_err_max_pipe
+            softmax_unit_param_error_MAX_PIPE_in_0_to_clog2_N u_err();
         end
         if (NORM_DIVIDE != 0 && K != N) begin : g_err_divide
             softmax_unit_param_error_NORM_DIVIDE_needs_K_equal_N u_err();
@@ -155,8 +163,41 @@ module softmax_unit #(
     wire                any_live;
     /* verilator lint_on UNUSEDSIGNAL */
 
-    sm_max_tree #(.N(N), .W(IN_W), .IDX_W(ARGMAX_W)) u_max (
-        .vals(q0), .mask(m0), .max_val(zmax), .max_idx(amax), .live(any_live));
+    // the lanes' values and mask as the subtractors see them: q0 and m0, or MAX_PIPE registers
+    // later beside the pipelined max tree
+    wire [N*IN_W-1:0] qs;
+    wire [N-1:0]      ms;
+    generate
+        // (an illegal MAX_PIPE, refused above, elaborates the plain tree: the refusal is the one error)
+        if (MAX_PIPE < 1 || MAX_PIPE > ARGMAX_W_REQ) begin : g_max
+            sm_max_tree #(.N(N), .W(IN_W), .IDX_W(ARGMAX_W)) u_max (
+                .vals(q0), .mask(m0), .max_val(zmax), .max_idx(amax), .live(any_live));
+            assign qs = q0;
+            assign ms = m0;
+        end else begin : g_max_pipe
+            sm_max_pipe #(.N(N), .W(IN_W), .IDX_W(ARGMAX_W), .PIPE(MAX_PIPE)) u_max (
+                .clk(clk), .en(en), .vals(q0), .mask(m0),
+                .max_val(zmax), .max_idx(amax), .live(any_live));
+            wire [N*IN_W-1:0] qd [0:MAX_PIPE];
+            wire [N-1:0]      md [0:MAX_PIPE];
+            assign qd[0] = q0;
+            assign md[0] = m0;
+            genvar k;
+            for (k = 0; k < MAX_PIPE; k = k + 1) begin : g_st
+                // sub-stage k of S1, beside the tree's k-th register (scripts/timing.py)
+                reg [N*IN_W-1:0] qp1;
+                reg [N-1:0]      mp1;
+                always @(posedge clk) if (en) begin
+                    qp1 <= qd[k];
+                    mp1 <= md[k];
+                end
+                assign qd[k+1] = qp1;
+                assign md[k+1] = mp1;
+            end
+            assign qs = qd[MAX_PIPE];
+            assign ms = md[MAX_PIPE];
+        end
+    endgenerate
 
     // Subtractors. zmax >= q_i on live lanes, so the W-bit difference is exact; masked lanes
     // are zeroed after the look-up. (One loop writing one vector: see sm_exp_lanes.)
@@ -164,7 +205,7 @@ module softmax_unit #(
     integer i;
     always @* begin
         for (i = 0; i < N; i = i + 1)
-            delta[i*IN_W +: IN_W] = zmax - q0[i*IN_W +: IN_W];
+            delta[i*IN_W +: IN_W] = zmax - qs[i*IN_W +: IN_W];
     end
 
     reg [N*IN_W-1:0]   d1;
@@ -172,7 +213,7 @@ module softmax_unit #(
     reg [ARGMAX_W-1:0] a1;
     always @(posedge clk) if (en) begin
         d1 <= delta;
-        m1 <= m0;
+        m1 <= ms;
         a1 <= amax;
     end
 
@@ -253,13 +294,13 @@ module softmax_unit #(
                     a3 <= a2;
                 end
                 wire [N*OUT_W-1:0]  y;
-                wire [ARGMAX_W-1:0] ad4;         // the argmax, delayed as the quotients are
+                wire [ARGMAX_W-1:0] a_div;       // the argmax, delayed as the quotients are
                 sm_div_lanes #(.N(N), .OUT_FRAC(OUT_FRAC), .OUT_W(OUT_W), .SUM_W(SUM_W),
                                .DIV_PIPE(DIV_PIPE), .SIDE_W(ARGMAX_W)) u_div (
-                    .clk(clk), .en(en), .e(e3), .s(s3), .side(a3), .y(y), .side_out(ad4));
+                    .clk(clk), .en(en), .e(e3), .s(s3), .side(a3), .y(y), .side_out(a_div));
                 always @(posedge clk) if (en) begin
                     y4 <= y;
-                    a4 <= ad4;
+                    a4 <= a_div;
                 end
             end else begin : g_log
                 // delta and mask ride along to the normalising look-up (one cycle more with

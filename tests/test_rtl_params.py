@@ -46,6 +46,10 @@ LEGAL = {
     "n11_k5_topk_pipe": dict(n=11, k=5, topk_pipeline=1),   # S3 split after the top-K selection
     "divide_pipe_1": dict(n=5, k=5, normalise="divide", divide_pipeline=1),
     "divide_pipe_max": dict(n=3, k=3, normalise="divide", divide_pipeline=10),  # a register per quotient bit
+    "max_pipe_n2": dict(n=2, k=1, max_pipeline=1),   # the one comparator level registered
+    "max_pipe_1": dict(n=10, k=1, max_pipeline=1),
+    "max_pipe_max": dict(n=11, k=5, max_pipeline=4),  # a register per comparator level, unbalanced tree
+    "max_pipe_all": dict(n=5, k=5, normalise="divide", max_pipeline=2, divide_pipeline=1),
 }
 
 
@@ -114,6 +118,9 @@ ILLEGAL = {
     "topk_pipe_two": ("n11_k5_topk_pipe", lambda p: {"TOPK_PIPE": 2}, "TOPK_PIPE_only"),
     "div_pipe_on_log": ("n3_k3", lambda p: {"DIV_PIPE": 1}, "DIV_PIPE_in_0_to_OUT_W_minus_1"),
     "div_pipe_too_deep": ("divide_pipe_max", lambda p: {"DIV_PIPE": p["OUT_W"]}, "DIV_PIPE_in_0_to_OUT_W_minus_1"),
+    "max_pipe_too_deep": ("max_pipe_max", lambda p: {"MAX_PIPE": p["MAX_PIPE"] + 1}, "MAX_PIPE_in_0_to_clog2_N"),
+    "max_pipe_n2_two": ("max_pipe_n2", lambda p: {"MAX_PIPE": 2}, "MAX_PIPE_in_0_to_clog2_N"),
+    "max_pipe_negative": ("n3_k1", lambda p: {"MAX_PIPE": -1}, "MAX_PIPE_in_0_to_clog2_N"),
 }
 
 
@@ -138,3 +145,15 @@ def test_illegal_changes_are_single_faults(tmp_path):
         bad = change(params)
         assert set(bad) <= set(params), f"{name}: unknown parameter(s) {set(bad) - set(params)}"
         assert any(params[k] != v for k, v in bad.items()), f"{name}: {bad} changes nothing"
+
+
+@pytest.mark.parametrize("changes, why", [
+    (dict(n=10, k=1, max_pipeline=5), r"field 'max_pipeline': must be in 0\.\.ceil\(log2 n\) = 4 .*got 5"),
+    (dict(n=2, k=2, max_pipeline=2), r"field 'max_pipeline': must be in 0\.\.ceil\(log2 n\) = 1 .*got 2"),
+    (dict(n=10, k=1, max_pipeline=-1), r"field 'max_pipeline': must be in 0\.\.ceil\(log2 n\) = 4 .*got -1"),
+])
+def test_max_pipeline_refused_by_the_model(changes, why):
+    """models.config refuses what the RTL would refuse (above), naming the field."""
+    from models.config import ConfigError
+    with pytest.raises(ConfigError, match=why):
+        config_from_dict({**BASE, **changes}, source="<max_pipeline>")

@@ -31,6 +31,11 @@ SHAPES = {
     "n11_k5": (dict(n=11, k=5), "icarus"),               # a three-lane top-K subtree
     "n11_k5_topk_pipe": (dict(n=11, k=5, topk_pipeline=1), "icarus"),   # S3 split: latency + 1
     "n5_divide_pipe3": (dict(n=5, k=5, normalise="divide", divide_pipeline=3), "icarus"),  # latency + 3
+    # registers inside the max tree: latency + max_pipeline, the lanes' values and mask delayed alongside
+    "n10_k1_max_pipe1": (dict(n=10, k=1, max_pipeline=1), "verilator"),
+    "n11_k5_max_pipe4": (dict(n=11, k=5, max_pipeline=4), "icarus"),    # every level, unbalanced tree
+    "n6_k6_max_pipe2": (dict(n=6, k=6, max_pipeline=2), "verilator"),   # K = N, N not a power of two
+    "n5_divide_max2_div1": (dict(n=5, k=5, normalise="divide", max_pipeline=2, divide_pipeline=1), "icarus"),
     "n10_k9": (dict(n=10, k=9), "icarus"),               # K = N - 1
     "n1024_k1": (dict(n=1024, k=1), "icarus"),
     "exp_depth_2": (dict(exp_depth=2), "icarus"),
