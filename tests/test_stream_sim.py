@@ -160,3 +160,19 @@ def test_byo_refuses_a_topk_unit():
     from tb.stream.byo import write_design
     with pytest.raises(ValueError, match="top-K"):
         write_design(TOPK_SMALL)
+
+
+@pytest.mark.regression_only
+@pytest.mark.parametrize("p", [1, 4, 8, 16])
+def test_topk_every_k_is_exact(p, tmp_path):
+    """make regression: top-K for K = 2, 3, 5, 8, 13, 16, 17, 63 at N_MAX = 64 (powers of two
+    and not, K below, at and above P, K = N_MAX - 1): corners and random rows exact on Icarus."""
+    import dataclasses
+    base = load_stream_config(TOPK_SMALL)
+    for k in (2, 3, 5, 8, 13, 16, 17, 63):
+        u = StreamUnit(dataclasses.replace(base, p=p, k=k, name=f"{TOPK_SMALL}_p{p}_k{k}_test"))
+        build = prepare(u, "icarus", root=tmp_path, log=lambda *a: None)
+        rng = np.random.default_rng(100 * p + k)
+        for block in (stream_run.corners(u, rng), stream_run.random_rows(u, rng, 40)):
+            res = stream_run.run_block(build, block, rng.random(13) < 0.6, None)
+            assert res["passed"], (k, block.name, res["kinds"], res["mismatches"][:2])
