@@ -32,9 +32,14 @@ def rtl_sources() -> list[Path]:
 
 @dataclass(frozen=True)
 class Prepared:
-    cfg: SoftmaxConfig
+    cfg: SoftmaxConfig       # or models.stream.StreamConfig (scripts/timing.py, the streaming unit)
     params: dict[str, int | str]
     build_dir: Path          # build/<config name>
+    top: str = TOP
+    sources: tuple[Path, ...] = ()      # () = rtl_sources()
+
+    def verilog(self) -> list[Path]:
+        return list(self.sources) or rtl_sources()
 
 
 def prepare(config: str | Path, build_root: Path = BUILD_DIR) -> Prepared:
@@ -141,13 +146,13 @@ def yosys_frontend(prep: Prepared) -> list[str]:
     """Yosys commands shared by the generic-cell (synth_area) and cell-library (timing) flows:
     read, set every parameter, flatten to generic gates. -nordff keeps the stage registers out
     of the ROM read ports (docs/rtl.md)."""
-    srcs = " ".join(str(p) for p in rtl_sources())
+    srcs = " ".join(str(p) for p in prep.verilog())
     return [
         f"read_verilog -defer {srcs}",
         # hierarchy -chparam cannot take string values; chparam on the deferred module can.
-        f"chparam {yosys_chparam(prep.params)} $abstract\\{TOP}",
-        f"hierarchy -check -top {TOP}",
-        f"synth -flatten -nordff -top {TOP}",
+        f"chparam {yosys_chparam(prep.params)} $abstract\\{prep.top}",
+        f"hierarchy -check -top {prep.top}",
+        f"synth -flatten -nordff -top {prep.top}",
         "delete t:$scopeinfo",
     ]
 
@@ -199,3 +204,17 @@ def estimate_cells(cfg: SoftmaxConfig) -> int:
     if cfg.normalise == "divide" and cfg.k > 1:
         cells += CELLS_PER_DIVIDER_BIT2 * cfg.n * cfg.out_width * cfg.sum_width
     return int(cells)
+
+
+# Generic cells per row-buffer bit of the streaming unit: its flip-flop, the write enable's
+# multiplexer and a share of the read multiplexer (rough; docs/timing.md).
+CELLS_PER_BUFFER_BIT = 3
+
+
+def estimate_stream_cells(cfg) -> int:
+    """The same estimate for the streaming unit (models.stream.StreamConfig): P output look-ups,
+    P sum-table look-ups when it normalises, and its row buffer of N_MAX {keep, live, value}."""
+    bits = cfg.exp_depth * cfg.out_frac_bits
+    if cfg.variant != "decision":
+        bits += cfg.sum_depth * (cfg.sum_frac_bits + 1)
+    return int(CELLS_PER_TABLE_BIT * cfg.p * bits + CELLS_PER_BUFFER_BIT * cfg.n_max * (cfg.width + 2))

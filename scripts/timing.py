@@ -16,6 +16,7 @@ this flow; STA is rerun every time (it takes well under a second at N = 10).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -29,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.config import ConfigError, SoftmaxConfig, list_configs, load_config
+from models.stream import STREAM_CONFIG_DIR, StreamConfig, StreamUnit, load_stream_config
 from scripts.synth_common import (
-    BUILD_DIR, REPO, TOP, Prepared, ToolError, estimate_cells, prepare, rtl_sources, run, yosys_cmd,
+    BUILD_DIR, REPO, TOP, Prepared, ToolError, estimate_cells, estimate_stream_cells, prepare, run, yosys_cmd,
     yosys_env, yosys_frontend,
 )
+from tb.stream.build import UNIT_TOP as STREAM_TOP, unit_sources as stream_sources
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 LIBERTY_PACKAGE = "qflow-tech-osu018"
@@ -43,14 +46,21 @@ RESULTS_DIR = REPO / "results" / "timing"
 # Environment of every path: the cell that drives each input (and that ABC assumes drives each
 # of its inputs) and the load on each output, in the liberty's units (pF).
 DRIVING_CELL = "INVX1"
+FLOP_CELL = "DFFPOSX1"        # the liberty's one flip-flop (dfflibmap maps every register to it)
+FLOP_PREFIX = "ff_"           # the flip-flops' instance names in the netlist: ff_0, ff_1, ...
 OUTPUT_LOAD_PF = 0.01
 PROBE_PERIOD_NS = 20.0
 # The N = 64 units (about 170k and 220k estimated) pass; N = 1000 (about 560k, whose generic-cell
 # synthesis alone took 19 min here) is refused without --allow-large.
 MAX_EST_CELLS = 250_000
 # Pipeline stages of rtl/softmax_unit.v: a stage register is named <letters><stage digit>
-# (q0, d1, e2, s3, y4, ...); the valid bits are the control stage.
-STAGE_REG = re.compile(r"([a-z]+)([0-4])")
+# (q0, d1, e2, s3, y4, ...); a register bit inside a flattened instance comes out as a net of its
+# own, <name>_<bit> (synth_script). Registers that cut a stage's logic further (inside the
+# dividers, the max tree) sit in a generate loop g_st[k] and carry their stage's digit: they are
+# sub-stage S<stage>.<k>, the k-th register inside the stage (the stage's own register, e.g. y4,
+# ends the last part). The valid bits are the control stage.
+STAGE_REG = re.compile(r"([a-z]+)([0-4])(?:_\d+)?")
+SUB_STAGE = re.compile(r"\.g_st\[(\d+)\]\.")
 CONTROL_REGS = ("vld", "out_valid")
 
 
@@ -65,6 +75,14 @@ def stage_logic(cfg: SoftmaxConfig) -> dict[str, str]:
     s |= {"topk": {"S3": "top-K selection + sum + ln table", "S4": "normalising exp table look-up"},
           "full": {"S3": "sum of all N terms + ln table", "S4": "normalising exp table look-up"},
           "conventional": {"S3": "sum of all N terms", "S4": "divider per lane"}}.get(cfg.variant, {})
+    if cfg.max_pipeline:
+        parts = cfg.max_pipeline + 1         # rtl/sm_max_pipe.v: comparator levels cut into parts
+        s |= {f"S1.{k}": f"max tree, part {k + 1} of {parts}" for k in range(parts - 1)}
+        s["S1"] = f"max tree, part {parts} of {parts} + diff (subtractors)"
+    if cfg.divide_pipeline:
+        parts = cfg.divide_pipeline + 1      # rtl/sm_div_lanes.v: quotient-bit groups, a register after each but the last
+        s |= {f"S4.{k}": f"divider, quotient-bit group {k + 1} of {parts}" for k in range(parts - 1)}
+        s["S4"] = f"divider, quotient-bit group {parts} of {parts}"
     s["valid"] = "valid bits (flow control)"
     s["outputs"] = "to the output ports (out_ready -> in_ready, output register -> out_data)"
     return s
@@ -106,24 +124,35 @@ def _yosys_version() -> str:
 
 # ---- synthesis to the liberty -------------------------------------------------------------------
 
-def check_size(cfg: SoftmaxConfig, allow_large: bool) -> int:
-    est = estimate_cells(cfg)
+def check_size(unit, allow_large: bool) -> int:
+    unit = unit if isinstance(unit, Unit) else load_unit(unit)
+    est, cfg = unit.estimate, unit.cfg
     if est > MAX_EST_CELLS and not allow_large:
+        what = (f"N = {cfg.n}, {cfg.exp_depth}-entry exp table x {cfg.out_frac_bits} bits per look-up"
+                if unit.family == "parallel" else
+                f"P = {cfg.p} lanes of {cfg.exp_depth}-entry tables, a row buffer of {cfg.n_max} values")
         raise ToolError(f"'{cfg.name}' is too large for the timing flow's budget: about {est:,} generic cells "
-                        f"estimated (N = {cfg.n}, {cfg.exp_depth}-entry exp table x {cfg.out_frac_bits} bits per "
-                        f"look-up), limit {MAX_EST_CELLS:,}; pass --allow-large to synthesise it anyway "
+                        f"estimated ({what}), limit {MAX_EST_CELLS:,}; pass --allow-large to synthesise it anyway "
                         f"(the generic-cell synthesis of N = 1000 alone takes about 19 min)")
     return est
 
 
-def synth_key(prep: Prepared, lib: Path, yosys_version: str) -> str:
+def table_files(prep: Prepared) -> dict[str, bytes]:
+    """{parameter: the bytes of the table file it names}, read once: the netlist is keyed by
+    these bytes and built from a copy of them, never from files another process may be
+    rewriting (models.tables writes them in place)."""
+    return {k: Path(v).read_bytes() for k, v in prep.params.items() if isinstance(v, str)}
+
+
+def synth_key(prep: Prepared, lib: Path, yosys_version: str, tables: dict[str, bytes] | None = None) -> str:
     """Hash of everything the netlist depends on: RTL, tables (by content), parameters,
     liberty, Yosys version and the flow's own commands."""
+    tables = table_files(prep) if tables is None else tables
     h = hashlib.sha256()
-    for p in [*rtl_sources(), lib]:
+    for p in [*prep.verilog(), lib]:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
     for k, v in sorted(prep.params.items()):
-        h.update(k.encode() + b"=" + (Path(v).read_bytes() if isinstance(v, str) else str(v).encode()))
+        h.update(k.encode() + b"=" + (tables[k] if k in tables else str(v).encode()))
     h.update(yosys_version.encode())
     h.update(synth_script(prep, Path("LIB"), Path("OUT")).encode())
     h.update(abc_constr().encode())
@@ -143,9 +172,15 @@ def synth_script(prep: Prepared, lib: Path, out: Path) -> str:
         f"dfflibmap -liberty {lib}",
         f"abc -liberty {lib} -constr {out / 'abc.constr'}",
         "setundef -zero",
-        # Only the top module's names survive (its generate blocks g_* included), so every flop's
-        # Q net is named after its stage register (q0, d1, g_norm.g_log.d3, ...); OpenSTA's
-        # Verilog reader also rejects some of the flattened instances' (u_*) aliases.
+        # The flip-flops get names of their own (ff_<n>) and flops.json lists every public name
+        # of each one's output net (the register it holds and any alias of it) before the names
+        # inside the flattened instances (u_*) are hidden: OpenSTA's Verilog reader rejects the
+        # concatenated aliases Yosys writes for those. The flops' stages are read from
+        # flops.json (flop_names), so they do not depend on which alias Yosys keeps.
+        f"rename -enumerate -pattern {FLOP_PREFIX}% t:{FLOP_CELL}",
+        f"select t:{FLOP_CELL} w:* w:$* %d %u",
+        f"write_json -selected {out / 'flops.json'}",
+        "select -clear",
         "rename -hide w:u_* w:*.u_*",
         "opt_clean -purge",
         f"tee -q -o {out / 'stat.json'} stat -json -liberty {lib}",
@@ -157,14 +192,18 @@ def synth_script(prep: Prepared, lib: Path, out: Path) -> str:
 def synthesise(prep: Prepared, lib: Path, yosys_version: str, timeout: float | None) -> Path:
     """The mapped netlist directory (netlist.v, stat.json, yosys.log), from the cache if present.
     Built in a private directory and renamed into place, so parallel runs never see half a netlist."""
-    out = CACHE_DIR / synth_key(prep, lib, yosys_version)
-    if (out / "netlist.v").is_file() and (out / "stat.json").is_file():
+    tables = table_files(prep)
+    out = CACHE_DIR / synth_key(prep, lib, yosys_version, tables)
+    if all((out / f).is_file() for f in ("netlist.v", "stat.json", "flops.json")):
         return out
     work = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp.", dir=_mkdir(CACHE_DIR)))
     local_lib = work / lib.name        # the yowasp sandbox sees the repository only
     shutil.copyfile(lib, local_lib)
+    for k, data in tables.items():     # the bytes the key was made of (table_files)
+        (work / f"{k}.hex").write_bytes(data)
+    local = dataclasses.replace(prep, params={**prep.params, **{k: str(work / f"{k}.hex") for k in tables}})
     (work / "abc.constr").write_text(abc_constr())
-    (work / "synth.ys").write_text(synth_script(prep, local_lib, work))
+    (work / "synth.ys").write_text(synth_script(local, local_lib, work))
     log = work / "yosys.log"
     try:
         res, secs = run([*yosys_cmd(), "-q", "-l", str(log), "-s", str(work / "synth.ys")],
@@ -215,46 +254,100 @@ INSTANCE = re.compile(r"^\s*(\w+)\s+(\\\S+|\w+)\s*\((.*?)\);", re.S | re.M)
 PIN = re.compile(r"\.(\w+)\(([^()]*)\)")
 
 
-def netlist_flops(netlist: Path) -> dict[str, str]:
-    """{flip-flop instance: the net its Q drives}, for every cell with a CLK pin."""
-    flops = {}
+def netlist_flops(netlist: Path) -> set[str]:
+    """The instance names of every cell with a CLK pin (its D and Q connected)."""
+    flops = set()
     for _cell, inst, body in INSTANCE.findall(netlist.read_text()):
         pins = dict(PIN.findall(body))
         if "CLK" in pins:
             if "Q" not in pins or "D" not in pins:
                 raise TimingError(f"{netlist}: flip-flop {inst} has no D or Q connection")
-            flops[inst] = pins["Q"].strip()
+            flops.add(inst)
     if not flops:
         raise TimingError(f"{netlist}: no flip-flops found")
     return flops
 
 
+def flop_names(netdir: Path) -> dict[str, list[str]]:
+    """{flip-flop instance: every public name of the register bit it holds (e2[5],
+    g_norm.g_divide.u_div.g_long.g_st[0].g_reg.dq4[7], out_data[3], ...)}, from the flops.json
+    Yosys wrote before hiding the instances' names; every flip-flop of the netlist must be there."""
+    path = netdir / "flops.json"
+    mods = json.loads(path.read_text())["modules"]
+    if len(mods) != 1:
+        raise TimingError(f"{path}: expected one flattened module, got {sorted(mods)}")
+    mod = next(iter(mods.values()))
+    names: dict[int, list[str]] = {}
+    for net, info in mod["netnames"].items():
+        if info.get("hide_name"):
+            continue
+        bits, off = info["bits"], info.get("offset", 0)
+        for i, b in enumerate(bits):
+            if isinstance(b, int):
+                names.setdefault(b, []).append(net if len(bits) == 1 else
+                                               f"{net}[{off + (len(bits) - 1 - i if info.get('upto') else i)}]")
+    flops = {}
+    for inst, cell in mod["cells"].items():
+        if "CLK" in cell["connections"]:
+            (q,) = cell["connections"]["Q"]
+            flops[inst] = sorted(names.get(q, []))
+    missing = netlist_flops(netdir / "netlist.v") - set(flops)
+    if missing:
+        raise TimingError(f"{netdir / 'netlist.v'}: flip-flop(s) {sorted(missing)[:5]} not in {path}")
+    return flops
+
+
 def stage_of(net: str, last_stage: str) -> str:
-    """'S0'..'S4' or 'valid' for a register bit's net name (e.g. e2[5], \\g_norm.g_log.d3 [4])."""
-    base = re.sub(r"\s*\[\d+\]$", "", net.lstrip("\\")).rsplit(".", 1)[-1]
+    """'S0'..'S4', a sub-stage 'S4.0', or 'valid' for a register bit's name (e.g. e2[5],
+    g_norm.g_log.d3[4], g_norm.g_divide.u_div.g_long.g_st[1].g_reg.dq4[7])."""
+    path = re.sub(r"\s*\[\d+\]$", "", net.lstrip("\\"))
+    base = path.rsplit(".", 1)[-1]
     if base in CONTROL_REGS:
         return "valid"
     if base in ("out_data", "out_argmax"):      # the output register drives the port directly
         return last_stage
     m = STAGE_REG.fullmatch(base)
     if m is None:
-        raise TimingError(f"flip-flop output net {net!r} is not a stage register of rtl/{TOP}.v "
+        raise TimingError(f"{net!r} is not a stage register of rtl/{TOP}.v "
                           f"(expected <name><stage 0-4>, vld, or an output port)")
-    return f"S{m.group(2)}"
+    sub = SUB_STAGE.findall(path)
+    return f"S{m.group(2)}" + (f".{sub[-1]}" if sub else "")
 
 
-def stage_groups(flops: dict[str, str], cfg: SoftmaxConfig) -> dict[str, list[str]]:
-    last = "S2" if cfg.k == 1 else "S4"
+def attribute(inst: str, names: list[str], group_of) -> tuple[str, str]:
+    """(group, the register bit's name) of one flip-flop: the names of its output that are
+    registers of the unit (group_of raises TimingError on the others: wires that alias it) must
+    name one group; none, or two that disagree, is an error naming the flip-flop."""
+    found = {}
+    for n in names:
+        try:
+            found[n] = group_of(n)
+        except TimingError:
+            pass
+    groups = set(found.values())
+    if len(groups) != 1:
+        why = "none of them is a register of the unit" if not groups else \
+            "they disagree: " + ", ".join(f"{n} -> {g}" for n, g in sorted(found.items()))
+        raise TimingError(f"flip-flop {inst} (output net names {names or 'none'}) cannot be given a stage: {why}")
+    # the name to print: the shortest register name (the register, not a port of an instance)
+    return groups.pop(), min(found, key=lambda n: (len(n), n))
+
+
+def stage_groups(flops: dict[str, list[str]], group_of) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """({group: its flip-flop instances}, {instance: the register bit it holds})."""
     groups: dict[str, list[str]] = {}
-    for inst, net in flops.items():
-        groups.setdefault(stage_of(net, last), []).append(inst)
-    return dict(sorted(groups.items()))
+    reg: dict[str, str] = {}
+    for inst, names in flops.items():
+        g, reg[inst] = attribute(inst, names, group_of)
+        groups.setdefault(g, []).append(inst)
+    return dict(sorted(groups.items())), reg
 
 
 # ---- OpenSTA -------------------------------------------------------------------------------------
 
 def sta_script(netdir: Path, lib: Path, period: float, groups: dict[str, list[str]]) -> str:
-    L = [f"read_liberty {lib}", f"read_verilog {netdir / 'netlist.v'}", f"link_design {TOP}",
+    top = re.search(r"^module (\w+)", (netdir / "netlist.v").read_text(), re.M).group(1)
+    L = [f"read_liberty {lib}", f"read_verilog {netdir / 'netlist.v'}", f"link_design {top}",
          f"create_clock -name clk -period {period:.4f} [get_ports clk]",
          "set ins [delete_from_list [all_inputs] [get_ports clk]]",
          "set_input_delay 0 -clock clk $ins",
@@ -312,43 +405,137 @@ def run_sta(netdir: Path, lib: Path, period: float, groups: dict[str, list[str]]
     return parse_report(res.stdout)
 
 
+# ---- the units ------------------------------------------------------------------------------------
+
+def stream_group(net: str) -> str:
+    """The group of a register bit of the streaming unit (rtl/stream/sm_stream_unit.v), from its
+    register's name: it has no pipeline stages but passes (input, sum, ln, output) sharing one
+    datapath; its registers are grouped by what they hold (STREAM_GROUPS)."""
+    base = re.sub(r"(\s*\[\d+\])+$", "", net.lstrip("\\")).rsplit(".", 1)[-1]   # rowbuf[13][40]: a memory word's bit
+    for group, regs in STREAM_GROUPS.items():
+        if base in regs:
+            return group
+    raise TimingError(f"{net!r} is not a register of rtl/stream/sm_stream_unit.v known to "
+                      f"scripts/timing.py STREAM_GROUPS (add it to its group)")
+
+
+# Registers of rtl/stream/sm_stream_unit.v by what they hold (one place; a register missing here
+# stops the flow naming it). The row buffer is synthesised as flip-flops (memory_map): no SRAM
+# macro exists for this liberty (docs/timing.md).
+STREAM_GROUPS = {
+    "control": ("state", "wptr", "nbeats", "rptr", "rd_v", "rd_last"),
+    "row buffer": ("rowbuf",),
+    "buffer read": ("rd",),
+    "running max": ("zmax", "amax", "any_live"),
+    "top-K list": ("list", "cand", "rdl"),
+    "sum": ("acc",),
+    "ln": ("l_reg",),
+    "output register": ("m_data", "m_keep", "m_last", "m_valid"),
+}
+STREAM_LOGIC = {
+    "control": "pass and pointer control (state, beat pointers)",
+    "row buffer": "write of a beat into the row buffer",
+    "buffer read": "row buffer read (address decode + beat multiplexer)",
+    "running max": "max tree of a beat against the running max",
+    "top-K list": "top-K list update (bitonic merge of the list with a beat)",
+    "sum": "sum-table look-up of a beat + adder tree + accumulator",
+    "ln": "ln table look-up",
+    "output register": "diff + ln offset + exp table look-up of a beat, to the output register",
+    "outputs": "to the output ports (m_ready -> s_ready, output register -> m_data)",
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What the flow needs of a configuration of either unit family."""
+    cfg: object                 # SoftmaxConfig or models.stream.StreamConfig
+    family: str                 # "parallel" or "stream"
+    logic: dict                 # group -> what the paths ending in its registers go through
+    group_of: object            # register bit name -> group (raises TimingError for others)
+    estimate: int               # generic cells, before synthesis
+
+    def prepare(self) -> Prepared:
+        if self.family == "parallel":
+            return prepare(self.cfg, TIMING_BUILD)
+        unit = StreamUnit(self.cfg)
+        tables = TIMING_BUILD / "stream" / self.cfg.name / "rtl_tables"
+        unit.write_tables(tables)
+        return Prepared(cfg=self.cfg, params=unit.rtl_parameters(tables), build_dir=tables.parent,
+                        top=STREAM_TOP, sources=tuple(stream_sources()))
+
+    def row_figures(self) -> dict:
+        """Rows per clock: the parallel unit takes a row every cycle; the streaming unit's row of
+        N_MAX values takes cycles_per_row cycles (no stall, models.stream)."""
+        if self.family == "parallel":
+            return {"n": self.cfg.n, "k": self.cfg.k, "normalise": self.cfg.normalise, "cycles_per_row": 1}
+        c = self.cfg
+        return {"n": c.n_max, "k": c.k if c.variant == "topk" else (1 if c.variant == "decision" else c.n_max),
+                "p": c.p, "cycles_per_row": StreamUnit(c).cycles_per_row(c.n_max)}
+
+
+def is_stream(config: str | Path) -> bool:
+    """A streaming unit's configuration: a path under configs/stream/, or stream/<name>."""
+    p = Path(config)
+    return str(config).startswith("stream/") or (p.suffix == ".toml" and p.resolve().parent == STREAM_CONFIG_DIR)
+
+
+def load_unit(config) -> Unit:
+    if isinstance(config, SoftmaxConfig) or not (isinstance(config, StreamConfig) or is_stream(config)):
+        cfg = config if isinstance(config, SoftmaxConfig) else load_config(config)
+        last = "S2" if cfg.k == 1 else "S4"
+        return Unit(cfg, "parallel", stage_logic(cfg), functools.partial(stage_of, last_stage=last),
+                    estimate_cells(cfg))
+    cfg = config if isinstance(config, StreamConfig) else \
+        load_stream_config(str(config).removeprefix("stream/") if str(config).startswith("stream/") else config)
+    return Unit(cfg, "stream", STREAM_LOGIC, stream_group,
+                estimate_stream_cells(cfg))
+
+
 # ---- one configuration ---------------------------------------------------------------------------
 
-def _pretty(name: str, flops: dict[str, str]) -> str:
+def _pretty(name: str, regs: dict[str, str]) -> str:
     """An instance name as the register bit it holds (flops), else unchanged (ports)."""
-    return flops.get(name, name).lstrip("\\").replace(" [", "[")
+    return regs.get(name, name).lstrip("\\").replace(" [", "[")
 
 
-def time_unit(config: str | Path | SoftmaxConfig, liberty: Path | None = None, allow_large: bool = False,
+def time_unit(config, liberty: Path | None = None, allow_large: bool = False,
               timeout: float | None = None) -> dict:
-    """Synthesise one configuration to the liberty (or take its cached netlist) and time it."""
-    cfg = config if isinstance(config, SoftmaxConfig) else load_config(config)
-    est = check_size(cfg, allow_large)
+    """Synthesise one configuration (name or path of either family, or a loaded configuration)
+    to the liberty (or take its cached netlist) and time it."""
+    unit = load_unit(config)
+    est = check_size(unit, allow_large)
     lib = liberty_file(liberty)
     versions = tool_versions()
-    netdir = synthesise(prepare(cfg, TIMING_BUILD), lib, versions["yosys"], timeout)
-    return {**time_netlist(cfg, netdir, lib), "estimated_generic_cells": est, "tools": versions}
+    prep = unit.prepare()
+    sources = {str(p.relative_to(REPO)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in prep.verilog()}
+    netdir = synthesise(prep, lib, versions["yosys"], timeout)
+    return {**time_netlist(unit, netdir, lib), "estimated_generic_cells": est, "tools": versions,
+            "sources_sha256": sources}
 
 
-def time_netlist(cfg: SoftmaxConfig, netdir: Path, lib: Path) -> dict:
+def time_netlist(unit, netdir: Path, lib: Path) -> dict:
     """Area, tightest clock, critical path and per-stage paths of a mapped netlist directory."""
-    flops = netlist_flops(netdir / "netlist.v")
-    groups = stage_groups(flops, cfg)
+    unit = unit if isinstance(unit, Unit) else load_unit(unit)
+    cfg = unit.cfg
+    groups, regs = stage_groups(flop_names(netdir), unit.group_of)
     probe = run_sta(netdir, lib, PROBE_PERIOD_NS, groups)
     # 1 ps resolution, rounded up so the period met is never below what STA computed
     min_period = math.ceil((PROBE_PERIOD_NS - probe["all"].slack_ns) * 1000) / 1000
     crit = run_sta(netdir, lib, min_period, groups)["all"]
-    logic = stage_logic(cfg)
-    stages = {g: {"logic": logic.get(g, g), "period_needed_ns": round(PROBE_PERIOD_NS - p.slack_ns, 4),
-                  "arrival_ns": p.arrival_ns, "start": _pretty(p.start, flops), "end": _pretty(p.end, flops),
+    stages = {g: {"logic": unit.logic.get(g, g), "period_needed_ns": round(PROBE_PERIOD_NS - p.slack_ns, 4),
+                  "arrival_ns": p.arrival_ns, "start": _pretty(p.start, regs), "end": _pretty(p.end, regs),
                   "flops": len(groups.get(g, []))}
               for g, p in probe.items() if g != "all"}
     seconds = netdir / "synth_seconds.txt"
-    return {"config": cfg.name, "variant": cfg.variant, "n": cfg.n, "k": cfg.k, "normalise": cfg.normalise,
-            **read_stat(netdir / "stat.json"), "flops": len(flops),
-            "min_period_ns": min_period, "fmax_mhz": round(1000 / min_period, 2),
+    rows = unit.row_figures()
+    fmax = round(1000 / min_period, 2)
+    return {"config": cfg.name, "family": unit.family, "variant": cfg.variant, **rows,
+            **read_stat(netdir / "stat.json"), "flops": len(regs),
+            "min_period_ns": min_period, "fmax_mhz": fmax,
+            "rows_per_s_at_fmax": round(fmax * 1e6 / rows["cycles_per_row"]),
             "slack_at_min_period_ns": crit.slack_ns,
-            "critical_path": {"start": _pretty(crit.start, flops), "end": _pretty(crit.end, flops),
+            "critical_path": {"start": _pretty(crit.start, regs), "end": _pretty(crit.end, regs),
+                              "start_instance": crit.start, "end_instance": crit.end,
                               "arrival_ns": crit.arrival_ns, **_limits(stages)},
             "stages": stages, "liberty": str(lib), "netlist": str(netdir / "netlist.v"),
             "synth_seconds": float(seconds.read_text()) if seconds.is_file() else None,
@@ -418,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:        # refuse a configuration too large before anything is synthesised
         for c in configs:
-            check_size(load_config(c), args.allow_large)
+            check_size(load_unit(c), args.allow_large)
     except (ConfigError, ToolError) as e:
         print(f"timing: error: {e}", file=sys.stderr)
         return 1

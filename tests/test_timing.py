@@ -5,8 +5,10 @@ All tests share one worker (xdist group) so the four units are synthesised once 
 (netlists cached in build/timing/cache/ across runs)."""
 from __future__ import annotations
 
+import functools
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -58,12 +60,12 @@ def test_area_matches_cells_and_liberty(timed, unit):
 @pytest.mark.parametrize("unit", UNITS)
 def test_critical_path_endpoints_exist(timed, unit):
     r = timed[unit]
-    nets = _declared(open(r["netlist"]).read())
+    text = open(r["netlist"]).read()
+    ports = {n.lstrip("\\") for n in re.findall(r"^\s*(?:input|output)\s+(?:\[\d+:\d+\]\s+)?(\S+)\s*;", text, re.M)}
+    flops = timing.netlist_flops(Path(r["netlist"]))
     for point in ("start", "end"):
-        m = re.fullmatch(r"(.+?)(?:\[(\d+)\])?", r["critical_path"][point])
-        name, bit = m.group(1), int(m.group(2) or 0)
-        assert name in nets, f"{point} point {name} is not declared in {r['netlist']}"
-        assert min(nets[name]) <= bit <= max(nets[name])
+        inst = r["critical_path"][f"{point}_instance"]
+        assert inst in flops or re.sub(r"\[\d+\]$", "", inst) in ports, f"{point} point {inst} not in {r['netlist']}"
     # every pipeline stage of rtl/softmax_unit.v has its registers and a worst path
     expected = {"S0", "S1", "S2", "valid"} | ({"S3", "S4"} if load_config(unit).k > 1 else set())
     assert expected <= set(r["stages"])
@@ -117,8 +119,29 @@ def test_stage_of_register_names():
     assert timing.stage_of("q0[7]", "S2") == "S0"
     assert timing.stage_of("out_data[3]", "S4") == "S4"
     assert timing.stage_of("out_valid", "S2") == "valid"
+    # registers inside a stage (generate loop g_st[k]): sub-stage k of the stage their name ends in
+    assert timing.stage_of("genblk17.g_norm.g_divide.u_div.g_long.g_st[2].g_reg.dq4[7]", "S4") == "S4.2"
+    assert timing.stage_of("g_max_pipe.u_max.g_part[1].g_reg.g_st[1].mv1[3]", "S2") == "S1.1"
+    assert timing.stage_of("g_max_pipe.g_st[0].qp1[12]", "S2") == "S1.0"
     with pytest.raises(timing.TimingError, match="'_00912_' is not a stage register"):
         timing.stage_of("_00912_", "S2")
+
+
+def test_every_flop_attributed_or_named_error():
+    """A flip-flop is given the stage its output's register names agree on; aliases that are not
+    registers are ignored; no register name, or two stages, stops the flow naming the flop."""
+    of = functools.partial(timing.stage_of, last_stage="S4")
+    assert timing.attribute("ff_3", ["e2[5]", "g_norm.es2[5]", "u_sum.x[5]"], of) == ("S2", "e2[5]")
+    assert timing.attribute("ff_4", ["out_data[1]", "y4[1]"], of) == ("S4", "y4[1]")
+    with pytest.raises(timing.TimingError, match=r"flip-flop ff_7 .* none of them is a register"):
+        timing.attribute("ff_7", ["delta[3]"], of)
+    with pytest.raises(timing.TimingError, match=r"flip-flop ff_8 .*disagree: a3\[0\] -> S3, ad4\[0\] -> S4"):
+        timing.attribute("ff_8", ["a3[0]", "ad4[0]"], of)
+    with pytest.raises(timing.TimingError, match="flip-flop ff_9 .*none"):
+        timing.attribute("ff_9", [], of)
+    assert timing.stream_group("g_topk.list[17]") == "top-K list"
+    with pytest.raises(timing.TimingError, match="'g_x.newreg' is not a register of rtl/stream/sm_stream_unit.v"):
+        timing.stream_group("g_x.newreg")
 
 
 def test_report_area_um2_ratios(tmp_path):
@@ -147,3 +170,52 @@ def test_stage_registers_of_decision_unit(timed):
     n, w, ow, a = cfg.n, cfg.width, cfg.out_width, cfg.argmax_width
     got = {s: v["flops"] for s, v in timed["paper_n10_decision"]["stages"].items() if v["flops"]}
     assert got == {"S0": n * w + n, "S1": n * w + n + a, "S2": n * ow + a, "valid": 3}
+
+
+def test_pipelined_divider_and_max_tree_timed():
+    """Registers inside the dividers and the max tree (divide_pipeline, max_pipeline) are
+    attributed to their sub-stages (S4.0, S1.0), every flip-flop has a stage, and the reported
+    period is met (and 0.8x of it is not) in fresh STA runs. A small unit (N = 5) keeps it cheap."""
+    from models.config import config_from_dict
+    from test_rtl_params import BASE
+    cfg = config_from_dict({**BASE, "n": 5, "k": 5, "normalise": "divide", "divide_pipeline": 1,
+                            "max_pipeline": 1}, source="<pipelined>", name="timing_n5_pipelined")
+    r = timing.time_unit(cfg)
+    assert {"S0", "S1.0", "S1", "S2", "S3", "S4.0", "S4", "valid"} <= set(r["stages"])
+    assert all(r["stages"][g]["flops"] > 0 for g in ("S1.0", "S4.0"))
+    assert sum(s["flops"] for s in r["stages"].values()) == r["flops"] == r["cells_by_type"]["DFFPOSX1"]
+    assert "g_st[0]" in r["stages"]["S4.0"]["end"] and "g_st[0]" in r["stages"]["S1.0"]["end"]
+    p = r["min_period_ns"]
+    assert timing.sta_slack(r, p) >= 0
+    assert timing.sta_slack(r, 0.8 * p) < 0
+
+
+def test_netlist_built_from_the_tables_it_is_keyed_by(monkeypatch):
+    """Another process may rewrite a configuration's table files (models.tables writes them in
+    place) while Yosys runs: the netlist must still be built from the bytes its cache key was
+    made of. Simulated by emptying the table files just before Yosys starts; the netlist must be
+    the same as an undisturbed one (an empty exp table would leave constant outputs)."""
+    import shutil
+    import uuid
+    from models.config import config_from_dict
+    from test_rtl_params import BASE
+    cfg = config_from_dict({**BASE, "n": 2, "k": 1}, source="<race>", name="timing_n2_race")
+    results = []
+    real_run = timing.run
+    for race in (False, True):
+        cache = timing.REPO / "build" / "timing" / f"test_cache_{uuid.uuid4().hex[:8]}"
+        monkeypatch.setattr(timing, "CACHE_DIR", cache)
+
+        def racing_run(cmd, *a, **k):
+            if race and "-s" in cmd:           # the Yosys run: another process rewrites the tables
+                for v in timing.load_unit(cfg).prepare().params.values():
+                    if isinstance(v, str):
+                        Path(v).write_text("")
+            return real_run(cmd, *a, **k)
+        monkeypatch.setattr(timing, "run", racing_run)
+        try:
+            r = timing.time_unit(cfg)
+            results.append((r["area_um2"], r["cells_by_type"], r["stages"]["S2"]["period_needed_ns"]))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    assert results[0] == results[1]
