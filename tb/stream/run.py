@@ -57,6 +57,12 @@ class Coverage:
         self.gap_at = CoverPoint(self.names[3], bins=pos)(lambda w: None)
         self.reset_at = CoverPoint(self.names[4], bins=pos + ["after_last"])(lambda w: None)
         self.masked = CoverPoint(self.names[5], bins=["none", "some", "all"])(lambda w: None)
+        # top-K: rows with fewer live lanes than K (the list partly empty), exactly K, more
+        self.topk = None
+        if c.variant == "topk":
+            self.names.append(f"{pre}.live_vs_k")
+            self.topk = CoverPoint(self.names[6], xf=lambda n: "fewer" if n < c.k else "exactly" if n == c.k else "more",
+                                   bins=["fewer", "exactly", "more"])(lambda n: None)
 
     def report(self) -> dict:
         out = {}
@@ -80,6 +86,8 @@ def sample(cov: Coverage, unit: StreamUnit, rows: Rows, beats: Beats, checked: n
         cov.residue(n)
         live = rows.live[r, :n]
         cov.masked("all" if not live.any() else "none" if live.all() else "some")
+        if cov.topk is not None:
+            cov.topk(int(live.sum()))
     nb = np.bincount(beats.row, minlength=rows.length.size)[beats.row]
     first = np.r_[True, beats.row[1:] != beats.row[:-1]]
     bir = np.arange(beats.row.size) - np.maximum.accumulate(np.where(first, np.arange(beats.row.size), 0))
