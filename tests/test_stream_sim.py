@@ -176,3 +176,32 @@ def test_topk_every_k_is_exact(p, tmp_path):
         for block in (stream_run.corners(u, rng), stream_run.random_rows(u, rng, 40)):
             res = stream_run.run_block(build, block, rng.random(13) < 0.6, None)
             assert res["passed"], (k, block.name, res["kinds"], res["mismatches"][:2])
+
+
+# planted faults in the top-K list (rtl/stream/sm_stream_unit.v edited in a copy): each must be
+# caught by the corner and random rows of a top-5 unit (K not a power of two: the tree sorts)
+TOPK_MUTANTS = {
+    "list_not_cleared_between_rows": ("if (!rst_n || out_done) list <=", "if (!rst_n) list <="),
+    "list_not_sorted": ("localparam integer SORT   = (TOPK == KP) ? 0 : 1;", "localparam integer SORT   = 0;"),
+    "masked_lanes_enter_the_list": ("cand[j*EW +: EW] = in_live[j] ?", "cand[j*EW +: EW] = s_keep[j] ?"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(TOPK_MUTANTS))
+def test_topk_planted_fault_is_caught(mutant, tmp_path, monkeypatch):
+    import dataclasses
+    import tb.stream.build as stream_build
+    old, new = TOPK_MUTANTS[mutant]
+    text = (stream_build.STREAM_RTL / "sm_stream_unit.v").read_text()
+    assert text.count(old) == 1, f"the line {mutant} edits is gone from the RTL: update the mutant"
+    f = tmp_path / "sm_stream_unit.v"
+    f.write_text(text.replace(old, new))
+    monkeypatch.setattr(stream_build, "unit_sources",
+                        lambda: [f] + [stream_build.REPO / "rtl" / x for x in stream_build.SHARED_RTL])
+    u = StreamUnit(dataclasses.replace(load_stream_config(TOPK_SMALL), k=5, name=f"mutant_{mutant}"))
+    build = prepare(u, "icarus", root=tmp_path, log=lambda *a: None)
+    rng = np.random.default_rng(1)
+    kinds = {}
+    for block in (stream_run.corners(u, rng), stream_run.random_rows(u, rng, 48)):
+        kinds.update(stream_run.run_block(build, block, np.ones(1, bool), None)["kinds"])
+    assert kinds.get("data", 0) > 0, f"{mutant} went unnoticed"
