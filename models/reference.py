@@ -59,15 +59,23 @@ class VectorMetrics:
     sum_err: np.ndarray      # [M] |sum(y) - 1|
 
 
-def vector_metrics(y: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> VectorMetrics:
-    """Per-vector errors of outputs y (real units) against a reference distribution ref."""
+def vector_errors(y: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(MSE over live lanes, max |y - ref| over live lanes) per vector: the part of
+    vector_metrics the scoreboard needs on every block."""
     y = np.asarray(y, np.float64)
     ref = np.asarray(ref, np.float64)
     live = _live(y, mask)
     nlive = np.maximum(live.sum(axis=1), 1)
     diff = np.where(live, y - ref, 0.0)
-    mse = (diff ** 2).sum(axis=1) / nlive
-    max_abs = np.abs(diff).max(axis=1)
+    return np.einsum("ij,ij->i", diff, diff) / nlive, np.abs(diff).max(axis=1)
+
+
+def vector_metrics(y: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> VectorMetrics:
+    """Per-vector errors of outputs y (real units) against a reference distribution ref."""
+    y = np.asarray(y, np.float64)
+    ref = np.asarray(ref, np.float64)
+    live = _live(y, mask)
+    mse, max_abs = vector_errors(y, ref, live)
     ysum = np.where(live, y, 0.0).sum(axis=1, keepdims=True)
     q = np.divide(y, ysum, out=np.zeros_like(y), where=ysum > 0)
     p = np.where(live, ref, 0.0)

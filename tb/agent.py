@@ -63,7 +63,7 @@ class Driver(uvm_driver):
             pred = self.predict(item.codes, item.mask) if self.bfm.check == "harness" else None
             before = self.bfm.stall_counters()
             accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps,
-                                                           None if pred is None else pred[1:])
+                                                           None if pred is None else pred[1:3])
             after = self.bfm.stall_counters()
             self.sent_ap.write(Sent(item, accepted, pred))
             self.flow_ap.write(FlowInfo(

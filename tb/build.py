@@ -90,6 +90,7 @@ def harness_header(cfg: SoftmaxConfig, table_dir: Path) -> str:
             f"localparam integer IN_W = {cfg.width};\n"
             f"localparam integer OUT_W = {cfg.out_width};\n"
             f"localparam integer ARGMAX_W = {cfg.argmax_width};\n"
+            f"localparam integer CLOCK_PERIOD_NS = {CLOCK_PERIOD_NS};\n"
             f"`define SMX_DUT_PARAMS {plist}\n"
             + protocol.verilog_header(cfg.n, cfg.width, cfg.out_width, cfg.argmax_width))
 

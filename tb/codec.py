@@ -1,7 +1,8 @@
-"""Bit packing between numpy blocks and the harness's text files (vectorised, no per-lane Python).
+"""Bit packing between numpy blocks and the harness's files (vectorised, no per-lane Python).
 
-Stimulus: one $readmemh word per vector, {gap, mask[N-1:0], data[N*W-1:0]}, lane i of data
-at bits [i*W +: W] (two's complement), as rtl/softmax_unit.v takes it.
+Stimulus: one binary word per vector ($fread: big-endian, ceil(bits/8) bytes), {gap,
+mask[N-1:0], data[N*W-1:0]}, lane i of data at bits [i*W +: W] (two's complement), as
+rtl/softmax_unit.v takes it; the expected outputs of CHECK=harness likewise.
 Recorder logs (tb/hdl/softmax_harness.v) use the fixed-width records of tb/protocol.py, so every
 handshake line of a log has the same length and a block of them decodes as one [M, L] byte
 matrix. X/Z digits ('x', 'X', 'z', 'Z') are kept and reported per lane, never turned into
@@ -51,32 +52,23 @@ def bits_to_hex_rows(bits: np.ndarray) -> np.ndarray:
     return _HEX_DIGITS[nib[:, ::-1]]
 
 
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), np.uint8).reshape(256, 2)
-
-
-def fields_to_hex(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
-    """Concatenated fields -> ASCII hex rows [M, digits], most significant digit first.
-    fields: (values [M, K] in 0..2^width-1, width) in order from the least significant bit: lane
-    k of a field at bits [k*width +: width] above the fields before it. Works in the narrowest
-    dtype and packs bytes with numpy (a 1000-lane block is ~16 Mbit)."""
+def fields_to_bytes(fields: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Concatenated fields -> one word per row, big-endian in whole bytes: uint8 [M, ceil(B/8)]
+    (what the harness's $fread takes). fields: (values [M, K] in 0..2^width-1, width) in order from
+    the least significant bit: lane k of a field at bits [k*width +: width] above the fields
+    before it. Works in the narrowest dtype (a 1000-lane block is ~16 Mbit)."""
     parts = []
     for v, w in fields:
         dt = np.uint8 if w <= 8 else np.uint16 if w <= 16 else np.uint32 if w <= 32 else np.uint64
         v = np.asarray(v).astype(dt, copy=False)
         parts.append(((v[..., None] >> np.arange(w, dtype=dt)) & 1).astype(np.uint8).reshape(len(v), -1))
     bits = np.concatenate(parts, axis=1)
-    nbytes = np.packbits(bits, axis=1, bitorder="little")      # least significant byte first
-    rows = _HEX_PAIRS[nbytes[:, ::-1]].reshape(len(bits), -1)
-    return rows[:, rows.shape[1] - hex_digits(bits.shape[1]):]
-
-
-def _lines(rows: np.ndarray) -> bytes:
-    return np.concatenate([rows, np.full((len(rows), 1), ord("\n"), np.uint8)], axis=1).tobytes()
+    return np.packbits(bits, axis=1, bitorder="little")[:, ::-1]     # most significant byte first
 
 
 def encode_stimulus(codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray, width: int) -> bytes:
-    """The $readmemh text of a block: codes int [M, N] in [-2^(W-1), 2^(W-1)), mask bool [M, N],
-    gaps int [M] in 0..255 (idle cycles before each vector)."""
+    """A block's stimulus file: codes int [M, N] in [-2^(W-1), 2^(W-1)), mask bool [M, N],
+    gaps int [M] in 0..255 (idle cycles before each vector); one word {gap, mask, data} each."""
     codes = np.asarray(codes, np.int64)
     mask = np.asarray(mask, bool)
     gaps = np.asarray(gaps, np.int64)
@@ -89,19 +81,19 @@ def encode_stimulus(codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray, width
     if gaps.size and (gaps.min() < 0 or gaps.max() > GAP_MAX):
         raise ValueError(f"idle gaps must be in 0..{GAP_MAX}")
     unsigned = codes & ((1 << width) - 1)
-    return _lines(fields_to_hex([(unsigned, width), (mask, 1), (gaps[:, None], GAP_BITS)]))
+    return fields_to_bytes([(unsigned, width), (mask, 1), (gaps[:, None], GAP_BITS)]).tobytes()
 
 
 def encode_expected(y: np.ndarray, argmax: np.ndarray, out_w: int, argmax_w: int) -> bytes:
-    """The $readmemh text of a block's expected outputs (CHECK=harness): one word
-    {argmax, y[N-1], ..., y[0]} per vector (tb/protocol.expected_bits)."""
+    """A block's expected outputs (CHECK=harness): one word {argmax, y[N-1], ..., y[0]} per
+    vector (tb/protocol.expected_bits), as encode_stimulus."""
     y = np.asarray(y, np.int64)
     argmax = np.asarray(argmax, np.int64).reshape(-1, 1)
     if y.size and (y.min() < 0 or y.max() >= 1 << out_w):
         raise ValueError(f"expected outputs outside 0..{(1 << out_w) - 1}")
     if len(argmax) != len(y) or (argmax.size and (argmax.min() < 0 or argmax.max() >= 1 << argmax_w)):
         raise ValueError("expected argmax: one per vector, in range of its width")
-    return _lines(fields_to_hex([(y, out_w), (argmax, argmax_w)]))
+    return fields_to_bytes([(y, out_w), (argmax, argmax_w)]).tobytes()
 
 
 def decode_hex_field(chars: np.ndarray, lanes: int, width: int, signed: bool

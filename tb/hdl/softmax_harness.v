@@ -3,7 +3,8 @@
 //
 // Python (tb/bfm.py) works per block, never per cycle:
 //   * driver: it writes a block of vectors to the stimulus file and bumps drv_req; the harness
-//     loads the file with $readmemh and presents the vectors on the valid/ready interface,
+//     loads the file with $fread (binary: each word big-endian in whole bytes, tb/codec.py) and
+//     presents the vectors on the valid/ready interface,
 //     with the idle gap stored beside each vector; drv_done counts finished blocks.
 //   * ready generator: a pattern file of out_ready bits, reloaded when rdy_req changes and
 //     replayed cyclically.
@@ -24,7 +25,6 @@
 // the Python side (tb/protocol.py: DEPTH, GAP_W, STIM_W, RDY_DEPTH and the recorder macros
 // `SMX_LOG_*, which fix the layout of every log record).
 module softmax_harness (
-  input  wire        clk /* verilator public_flat_rw */,
   input  wire        rst_n /* verilator public_flat_rw */,
   // driver
   input  wire [31:0] drv_req /* verilator public_flat_rw */,
@@ -57,6 +57,11 @@ module softmax_harness (
   output reg  [31:0] n_match /* verilator public_flat_rw */
 );
 `include "softmax_harness_cfg.vh"
+
+  // ---- clock: free-running in the harness, so that no simulator call-back into the Python
+  // side (cocotb's clock) happens per cycle; Python only waits on the harness's counters
+  reg clk /* verilator public_flat_rw */ = 1'b0;
+  always #(CLOCK_PERIOD_NS / 2.0) clk = ~clk;
 
 
   // ---- DUT ------------------------------------------------------------------------------
@@ -113,6 +118,30 @@ module softmax_harness (
     seq_in = 0; seq_out = 0; n_match = 0; fifo_rd = 0; fifo_wr = 0; fifo_n = 0; cur_exp = 0;
     rdy_mem[0] = 1'b1;
   end
+
+  // ---- a block's words from a binary file ($fread: far cheaper than parsing hex text)
+  task load_block(input [8*1024-1:0] file, input expected, input [31:0] count);
+    integer fd, got, want;
+    begin
+      fd = $fopen(file, "rb");
+      if (fd == 0) begin
+        $display("softmax_harness: ERROR: cannot open %0s", file);
+        $finish;
+      end
+      if (expected) begin
+        got = $fread(exp_mem, fd, 0, count);
+        want = count * ((EXP_W + 7) / 8);
+      end else begin
+        got = $fread(stim_mem, fd, 0, count);
+        want = count * ((STIM_W + 7) / 8);
+      end
+      $fclose(fd);
+      if (got != want) begin
+        $display("softmax_harness: ERROR: %0s holds %0d bytes, %0d expected", file, got, want);
+        $finish;
+      end
+    end
+  endtask
 
   // ---- sequential logic: one block, so the order inside a clock edge is fixed:
   //      record, then drive, then flush (a flush must follow the last write of its edge).
@@ -216,8 +245,8 @@ module softmax_harness (
               $display("softmax_harness: ERROR: block of %0d vectors (1..%0d allowed)", drv_count, DEPTH);
               $finish;
             end
-            $readmemh(stim_file, stim_mem, 0, drv_count - 1);
-            if (chk_mode) $readmemh(exp_file, exp_mem, 0, drv_count - 1);
+            load_block(stim_file, 1'b0, drv_count);
+            if (chk_mode) load_block(exp_file, 1'b1, drv_count);
             count <= drv_count; idx <= 0; drv_sent <= 0; drv_aborted <= 1'b0; drv_busy <= 1'b1;
             gap <= stim_mem[0][STIM_W-1 -: GAP_W];
           end
