@@ -219,3 +219,25 @@ def test_netlist_built_from_the_tables_it_is_keyed_by(monkeypatch):
         finally:
             shutil.rmtree(cache, ignore_errors=True)
     assert results[0] == results[1]
+
+
+def test_streaming_unit_timed():
+    """The streaming unit through the same flow (a small K = N one: P = 4, rows of 8): every
+    flip-flop in one of its register groups (the row buffer as N_MAX {keep, live, value} words),
+    the reported period met and 0.8x of it not, rows per second from its cycles per row."""
+    from models.config import from_fields
+    from models.stream import StreamConfig, StreamUnit
+    cfg = from_fields(StreamConfig, dict(variant="full", p=4, n_max=8, in_int_bits=4, in_frac_bits=2,
+                                         out_frac_bits=6, exp_range=8.0, exp_depth=32, ln_mant_bits=4,
+                                         mse_vs_ideal_vector_max=1.0, mse_vs_ideal_mean_max=1.0),
+                      source="<stream>", name="timing_stream_p4_n8")
+    r = timing.time_unit(cfg)
+    assert r["family"] == "stream" and r["n"] == 8 and r["p"] == 4
+    assert set(r["stages"]) - {"outputs"} <= set(timing.STREAM_GROUPS)
+    assert r["stages"]["row buffer"]["flops"] == cfg.n_max * (cfg.width + 2)
+    assert sum(s["flops"] for s in r["stages"].values()) == r["flops"] == r["cells_by_type"]["DFFPOSX1"]
+    assert r["cycles_per_row"] == StreamUnit(cfg).cycles_per_row(cfg.n_max) > cfg.n_max // cfg.p
+    assert r["rows_per_s_at_fmax"] == round(r["fmax_mhz"] * 1e6 / r["cycles_per_row"])
+    p = r["min_period_ns"]
+    assert timing.sta_slack(r, p) >= 0
+    assert timing.sta_slack(r, 0.8 * p) < 0
