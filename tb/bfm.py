@@ -25,6 +25,7 @@ from models.config import SoftmaxConfig
 
 from .build import CLOCK_PERIOD_NS
 from .codec import LogRecords, decode_hex_field, encode_expected, encode_stimulus, split_log
+from .offload import Offload
 from .protocol import CHECKS, READY_DEPTH, block_depth, in_record, mismatch_record, out_record
 
 
@@ -100,10 +101,11 @@ class _LogReader:
 class SoftmaxBfm:
     """Block-level access to the harness. One per test (it holds the test's epoch numbering)."""
 
-    def __init__(self, dut, cfg: SoftmaxConfig, check: str = "harness"):
+    def __init__(self, dut, cfg: SoftmaxConfig, check: str = "harness", offload: Offload | None = None):
         if check not in CHECKS:
             raise ValueError(f"CHECK must be one of {', '.join(CHECKS)}, got {check!r}")
         self.dut, self.cfg, self.check = dut, cfg, check
+        self.offload = offload or Offload(threaded=False)    # work that runs while the simulator does
         self.stim_path = Path(os.environ["SMX_STIM_FILE"])
         self.exp_path = Path(os.environ["SMX_EXP_FILE"])
         self.rdy_path = Path(os.environ["SMX_RDY_FILE"])
@@ -190,13 +192,14 @@ class SoftmaxBfm:
         # generous bound: every cycle of the block stalled by the ready pattern, plus a margin
         budget = int((m + int(np.sum(gaps))) / max(self.ready_fraction, 1e-3) * 4 + 2000)
         t0 = time.perf_counter()
-        while int(d.drv_done.value) == done0:
-            try:
-                await with_timeout(ValueChange(d.drv_done), budget * self.period_ns, "ns")
-            except TimeoutError:
-                await self.sync()
-                raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
-                               f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
+        with self.offload.simulating():
+            while int(d.drv_done.value) == done0:
+                try:
+                    await with_timeout(ValueChange(d.drv_done), budget * self.period_ns, "ns")
+                except TimeoutError:
+                    await self.sync()
+                    raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
+                                   f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
         self.stats["sim_wait_s"] += time.perf_counter() - t0
         sent, aborted = int(d.drv_sent.value), bool(int(d.drv_aborted.value))
         self.stats["blocks"] += 1

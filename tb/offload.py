@@ -1,49 +1,62 @@
-"""The checking work of CHECK=harness runs beside the simulator, not between its blocks.
+"""The checking work of CHECK=harness runs while the simulator runs, not between its blocks.
 
 cocotb runs Python in the simulator's thread: while Python judges a block, the simulator waits.
 With CHECK=harness the comparison itself is in the harness, so what is left for Python after a
 block (the float checks, reports and coverage sampling of the scoreboard and the coverage
-collector) does not decide what is driven next. It goes to one worker thread, in order, and
-runs while the simulator runs the next block (numpy and the simulator release the GIL). One
-worker keeps every update of the scoreboard's and the coverage model's state in one thread and
-in the order it was published; the test waits for it before the scoreboard's final judgement.
+collector) does not decide what is driven next. That work is queued here and handed to one
+worker thread only while the simulator runs the next block (`simulating()` around the BFM's
+waits): the simulator holds no Python lock while it runs, so the two overlap on two cores, and
+the main thread's own Python work (stimulus, model, files) never competes with the worker for
+the interpreter lock. One worker keeps every update of the scoreboard's and the coverage model's
+state in one thread and in the order it was published; the test waits for it before the
+scoreboard's final judgement.
 """
 from __future__ import annotations
 
-import sys
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Callable
-
-MAX_QUEUED = 4          # blocks of work queued at most before the driver waits (bounded memory)
-# When the simulator calls back into Python (the end of a block) while the worker holds the GIL,
-# the simulator thread waits for the interpreter's switch interval (5 ms by default): a few such
-# waits per block cost more than the block's simulation. A short interval bounds that wait.
-SWITCH_INTERVAL_S = 0.0002
 
 
 class Offload:
     def __init__(self, threaded: bool):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="smx-check") if threaded else None
-        if threaded:
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-        self._queued: deque[Future] = deque()
+        self._pending: list[tuple[Callable, tuple]] = []
+        self._running: Future | None = None
 
     def run(self, fn: Callable, *args) -> None:
-        """fn(*args) now (not threaded) or on the worker after everything submitted before it."""
+        """fn(*args) now (not threaded), or during the next simulation wait, after everything
+        queued before it."""
         if self._pool is None:
             fn(*args)
-            return
-        self._queued.append(self._pool.submit(fn, *args))
-        while self._queued and (self._queued[0].done() or len(self._queued) > MAX_QUEUED):
-            self._queued.popleft().result()          # re-raises what the work raised
+        else:
+            self._pending.append((fn, args))
 
-    def wait(self) -> None:
-        """Everything submitted has run (its exceptions re-raised here)."""
-        while self._queued:
-            self._queued.popleft().result()
+    def _run_pending(self, work: list[tuple[Callable, tuple]]) -> None:
+        for fn, args in work:
+            fn(*args)
+
+    @contextmanager
+    def simulating(self):
+        """Around an await that lets the simulator run: the queued work runs meanwhile, and is
+        finished (its exceptions re-raised) before the main thread goes on."""
+        if self._pool is not None and self._pending:
+            work, self._pending = self._pending, []
+            self._running = self._pool.submit(self._run_pending, work)
+        try:
+            yield
+        finally:
+            self.settle()
+
+    def settle(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.result()
 
     def close(self) -> None:
-        self.wait()
+        """Everything queued has run (the end of a test)."""
+        self.settle()
+        work, self._pending = self._pending, []
+        self._run_pending(work)
         if self._pool is not None:
             self._pool.shutdown()

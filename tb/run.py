@@ -452,10 +452,13 @@ def _simulate(req: RunRequest, b, log, t0: float, build_s: float) -> dict:
         "SMX_SIM": req.sim, "SMX_RESULTS": str(results), "SMX_SEED": str(req.seed),
         "SMX_DUMPS": os.pathsep.join(str(p) for p, _ in req.dumps), "SMX_PLAN": json.dumps(req.plan),
         "SMX_RERUN": rerun, "SMX_MODEL": req.model, "SMX_CHECK": req.check,
-        "SMX_STIM_FILE": str(work / "stim.hex"), "SMX_EXP_FILE": str(work / "expected.hex"),
+        "SMX_STIM_FILE": str(work / "stim.bin"), "SMX_EXP_FILE": str(work / "expected.bin"),
         "SMX_RDY_FILE": str(work / "ready.bin"),
         "SMX_IN_LOG": str(work / "in.log"), "SMX_OUT_LOG": str(work / "out.log"),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
+        # numpy's BLAS threads busy-wait between calls and take the core the simulator and the
+        # checking thread need; the environment's numpy work is per block, not BLAS-sized
+        "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
     }
     plusargs = [f"+smx_stim={env['SMX_STIM_FILE']}", f"+smx_exp={env['SMX_EXP_FILE']}", f"+smx_rdy={env['SMX_RDY_FILE']}",
                 f"+smx_in_log={env['SMX_IN_LOG']}", f"+smx_out_log={env['SMX_OUT_LOG']}",

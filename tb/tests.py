@@ -6,6 +6,7 @@ functional coverage model is shared by all tests of one simulator run.
 """
 from __future__ import annotations
 
+import gc
 import json
 import time
 
@@ -36,14 +37,14 @@ class SmxTest(uvm_test):
         self.knobs = self.settings.knobs(self.test_id)
         self.seed = self.settings.seed
         self.rng = np.random.default_rng([self.seed, 0x7E57])
-        self.bfm = SoftmaxBfm(cocotb.top, self.cfg, self.settings.check)
+        self.offload = Offload(threaded=self.settings.check == "harness")
+        self.bfm = SoftmaxBfm(cocotb.top, self.cfg, self.settings.check, self.offload)
         db = ConfigDB()
         db.set(None, "*", "BFM", self.bfm)
         db.set(None, "*", "CFG", self.cfg)
         db.set(None, "*", "SEED", self.seed)
         db.set(None, "*", "MODEL", self.settings.model)
         db.set(None, "*", "RERUN", self.settings.rerun_command(self.test_id, self.seed))
-        self.offload = Offload(threaded=self.settings.check == "harness")
         db.set(None, "*", "OFFLOAD", self.offload)
         db.set(None, "*", "READY_KINDS", tuple(self.knobs.get("ready_kinds", self.ready_kinds)))
         self.env = SoftmaxEnv("env", self)
@@ -67,6 +68,9 @@ class SmxTest(uvm_test):
 
     async def run_phase(self):
         self.raise_objection()
+        # everything built so far (cocotb, pyuvm, the environment) lives as long as the test: the
+        # garbage collector need not scan it again at every collection of the per-block arrays
+        gc.freeze()
         await self.bfm.start()
         self.t_run = self._last_progress = time.perf_counter()
         self.bfm.block_listeners.append(self.note_progress)
