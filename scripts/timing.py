@@ -1,14 +1,17 @@
-"""Area and timing of softmax_unit in a real standard-cell library (OSU 0.18 um, Debian's
-qflow-tech-osu018): Yosys maps to the liberty, OpenSTA (Debian's opensta) times the netlist.
+"""Area and timing of softmax_unit (and of the streaming unit, rtl/stream/) in a real
+standard-cell library (OSU 0.18 um, Debian's qflow-tech-osu018): Yosys maps to the liberty,
+OpenSTA (Debian's opensta) times the netlist.
 
     python -m scripts.timing --config paper_n10_decision [--config NAME|PATH ...] [--all]
                              [--liberty FILE] [--allow-large] [--results results/timing]
+    python -m scripts.timing --config configs/stream/attn_p4_n64_full.toml   (or stream/<name>)
 
 Per configuration: area in um^2 and cell count (Yosys `stat -liberty`), the tightest clock the
 unit meets (min period = probe period - worst slack; every path is register to register or
 port to register with zero I/O delay, so slack moves one for one with the period), the critical
 path with its start and end points, and per pipeline stage S0..S4 (the registers of
-rtl/softmax_unit.v) the worst path ending in that stage's registers. Results:
+rtl/softmax_unit.v, with sub-stages S<stage>.<k> for registers inside a stage; for the
+streaming unit per register group) the worst path ending in that stage's registers. Results:
 results/timing/<config>.json and results/timing/timing.md. Netlists are cached under
 build/timing/cache/ by a hash of the sources, tables, parameters, liberty, Yosys version and
 this flow; STA is rerun every time (it takes well under a second at N = 10).
