@@ -46,9 +46,12 @@ def ideal(cfg: SoftmaxConfig, x: np.ndarray, mask: np.ndarray | None = None) -> 
 
 def first_argmax(v: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Lowest index among the largest live values, per row (0 for an all-masked row)."""
-    v = np.asarray(v, np.float64)
+    v = np.asarray(v)
+    # integer codes stay integers (no float copy); masked lanes take a value below any code
+    v = v.astype(np.int64, copy=False) if v.dtype.kind in "iub" else v.astype(np.float64, copy=False)
+    low = np.iinfo(np.int64).min if v.dtype.kind == "i" else -np.inf
     live = _live(v, mask)
-    return np.where(live.any(axis=1), np.where(live, v, -np.inf).argmax(axis=1), 0)
+    return np.where(live.any(axis=1), np.where(live, v, low).argmax(axis=1), 0)
 
 
 @dataclass(frozen=True)

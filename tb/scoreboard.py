@@ -294,12 +294,12 @@ class Scoreboard(uvm_component):
         k = len(i["codes"])
         self.checked += k
         live = i["mask"].any(axis=1)
-        lane_bad = o["y"] != i["ey"]
+        data_bad = (o["y"] != i["ey"]).any(axis=1)
         am_bad = o["am"] != i["eam"]
         # CHECK=harness knows the cycles of the mismatching outputs only (-1 elsewhere); its
         # checker never pairs an output with an input accepted at the same edge or later
         early = (o["cycle"] >= 0) & (o["cycle"] <= i["cycle"])
-        bad = lane_bad.any(axis=1) | am_bad | o["unk"] | early
+        bad = data_bad | am_bad | o["unk"] | early
         q_arg = first_argmax(i["codes"], i["mask"])
         q_bad = live & (o["am"] != q_arg)
         v_arg = first_argmax(o["y"], i["mask"])
@@ -312,7 +312,7 @@ class Scoreboard(uvm_component):
         for name, rows, what in (
                 ("x_on_output", o["unk"], "X/Z on out_data/out_argmax or on the handshake"),
                 ("output_before_input", early, "output handshake not after its input's"),
-                ("data_mismatch", lane_bad.any(axis=1), "out_data differs from the model"),
+                ("data_mismatch", data_bad, "out_data differs from the model"),
                 ("argmax_mismatch", am_bad, "out_argmax differs from the model"),
                 ("argmax_vs_softmax_quantized", q_bad, "out_argmax differs from argmax(softmax(quantised inputs))"),
                 ("mse_vector_bound", mse_bad, f"MSE vs ideal above {cfg.mse_vs_ideal_vector_max:g}")):
@@ -338,11 +338,12 @@ class Scoreboard(uvm_component):
             a["value_ok"].append(~v_bad[sel])
             sx = sel & has_x
             if sx.any():
-                ag = argmax_agreement(o["am"][sx], i["codes"][sx], x[sx], i["mask"][sx])
+                pick = (lambda v: v) if sx.all() else (lambda v: v[sx])    # noqa: E731  (no copies for one source)
+                mk = pick(i["mask"])
+                ag = argmax_agreement(pick(o["am"]), pick(i["codes"]), pick(x), mk)
                 a["agree"].append(np.array([ag.vectors, ag.vs_quantized, ag.vs_float,
                                             ag.float_tie_disagreements, ag.float_other_disagreements]))
-                a["mse_softmax_float"].append(vector_errors(o["y"][sx] / cfg.one, softmax(x[sx], i["mask"][sx]),
-                                                            i["mask"][sx])[0])
+                a["mse_softmax_float"].append(vector_errors(pick(o["y"]) / cfg.one, softmax(pick(x), mk), mk)[0])
 
     def _detail(self, i, o, r, what, mse) -> str:
         cfg = self.cfg
