@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from models.config import config_from_dict
+from models.config import ConfigError, config_from_dict
 from scripts.synth_common import Prepared, iverilog_compile, prepare, verilator_lint
 from scripts.synth_lint import CHECKS, check
 
@@ -154,6 +154,5 @@ def test_illegal_changes_are_single_faults(tmp_path):
 ])
 def test_max_pipeline_refused_by_the_model(changes, why):
     """models.config refuses what the RTL would refuse (above), naming the field."""
-    from models.config import ConfigError
     with pytest.raises(ConfigError, match=why):
         config_from_dict({**BASE, **changes}, source="<max_pipeline>")

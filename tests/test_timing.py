@@ -8,13 +8,17 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import uuid
 from pathlib import Path
 
 import pytest
 
-from models.config import load_config
+from models.config import config_from_dict, from_fields, load_config
+from models.stream import StreamConfig, StreamUnit
 from scripts import timing
 from scripts.synth_common import ToolError
+from test_rtl_params import BASE      # the paper's N = 10 formats
 
 UNITS = ("paper_n10_decision", "paper_n10_top4", "paper_n10_full", "paper_n10_conventional")
 pytestmark = pytest.mark.xdist_group("timing")
@@ -176,8 +180,6 @@ def test_pipelined_divider_and_max_tree_timed():
     """Registers inside the dividers and the max tree (divide_pipeline, max_pipeline) are
     attributed to their sub-stages (S4.0, S1.0), every flip-flop has a stage, and the reported
     period is met (and 0.8x of it is not) in fresh STA runs. A small unit (N = 5) keeps it cheap."""
-    from models.config import config_from_dict
-    from test_rtl_params import BASE
     cfg = config_from_dict({**BASE, "n": 5, "k": 5, "normalise": "divide", "divide_pipeline": 1,
                             "max_pipeline": 1}, source="<pipelined>", name="timing_n5_pipelined")
     r = timing.time_unit(cfg)
@@ -195,10 +197,6 @@ def test_netlist_built_from_the_tables_it_is_keyed_by(monkeypatch):
     place) while Yosys runs: the netlist must still be built from the bytes its cache key was
     made of. Simulated by emptying the table files just before Yosys starts; the netlist must be
     the same as an undisturbed one (an empty exp table would leave constant outputs)."""
-    import shutil
-    import uuid
-    from models.config import config_from_dict
-    from test_rtl_params import BASE
     cfg = config_from_dict({**BASE, "n": 2, "k": 1}, source="<race>", name="timing_n2_race")
     results = []
     real_run = timing.run
@@ -225,8 +223,6 @@ def test_streaming_unit_timed():
     """The streaming unit through the same flow (a small K = N one: P = 4, rows of 8): every
     flip-flop in one of its register groups (the row buffer as N_MAX {keep, live, value} words),
     the reported period met and 0.8x of it not, rows per second from its cycles per row."""
-    from models.config import from_fields
-    from models.stream import StreamConfig, StreamUnit
     cfg = from_fields(StreamConfig, dict(variant="full", p=4, n_max=8, in_int_bits=4, in_frac_bits=2,
                                          out_frac_bits=6, exp_range=8.0, exp_depth=32, ln_mant_bits=4,
                                          mse_vs_ideal_vector_max=1.0, mse_vs_ideal_mean_max=1.0),
