@@ -102,14 +102,16 @@ class StreamConfig(Formats):
                                    f"it must be a power of two >= 1")
         if self.exp_range > 2 ** self.in_int_bits:
             raise bad("exp_range", f"{self.exp_range:g} exceeds the difference range 2^in_int_bits")
-        if self.variant == "topk" and not 2 <= self.k < self.n_max:
-            raise bad("k", f"variant 'topk' needs 2 <= k < n_max={self.n_max} (k = n_max is variant "
-                           f"'full'), got {self.k}")
-        if self.variant != "topk" and self.k != 0:
-            raise bad("k", f"only variant 'topk' takes k (variant {self.variant!r} sums "
-                           f"{'no terms' if self.variant == 'decision' else 'every term'}), got {self.k}")
+        self._check_k(bad)
         if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
             raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, got {self.ln_mant_bits}")
+        self._check_sum_table(bad)
+        for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
+            if getattr(self, f) <= 0:
+                raise bad(f, "must be > 0")
+
+    def _check_sum_table(self, bad) -> None:
+        """sum_guard_bits and sum_exp_range: the guarded sum table's format."""
         if not 0 <= self.sum_guard_bits <= 24:
             raise bad("sum_guard_bits", f"must be in 0..24, got {self.sum_guard_bits}")
         rs = self.sum_range
@@ -120,9 +122,15 @@ class StreamConfig(Formats):
         if depth != int(depth) or not _is_pow2(int(depth)):
             raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits / 2^s = {depth:g} entries; "
                                        f"it must be a power of two")
-        for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
-            if getattr(self, f) <= 0:
-                raise bad(f, "must be > 0")
+
+    def _check_k(self, bad) -> None:
+        """k: the top-K unit's K in 2..n_max-1; no other variant takes one."""
+        if self.variant == "topk" and not 2 <= self.k < self.n_max:
+            raise bad("k", f"variant 'topk' needs 2 <= k < n_max={self.n_max} (k = n_max is variant "
+                           f"'full'), got {self.k}")
+        if self.variant != "topk" and self.k != 0:
+            raise bad("k", f"only variant 'topk' takes k (variant {self.variant!r} sums "
+                           f"{'no terms' if self.variant == 'decision' else 'every term'}), got {self.k}")
 
     # ---- derived quantities (each computed here only) -----------------------------------------
     @property
@@ -179,6 +187,16 @@ class StreamConfig(Formats):
         rounding = self.sum_terms * 2.0 ** -(self.sum_frac_bits + 1)
         tail = self.sum_terms * math.exp(-self.sum_range)
         return rounding <= 2.0 ** -(self.out_frac_bits + 1) and tail <= 2.0 ** -(self.out_frac_bits + 1)
+
+    @property
+    def error_eps(self) -> float:
+        """eps of the output bound of a guarded unit (docs/stream.md section 3), against float
+        softmax (K = N) or eq. 30 (top-K) of the quantised row: |y_i - p_i| <= eps p_i + 2^-(OF+1),
+        eps = exp(2^-FW + 2^-(M+1) + 2^-OF + (2^s - 1) 2^-FW) - 1 (L rounded to an input LSB, the
+        ln table's mantissa bin, the guarded sum, the table bins of 2^s LSBs)."""
+        fw = 2.0 ** -self.in_frac_bits
+        return math.exp(fw + 2.0 ** -(self.ln_mant_bits + 1) + 2.0 ** -self.out_frac_bits
+                        + ((1 << self.exp_step_log2) - 1) * fw) - 1
 
     # ---- table views for models.tables ---------------------------------------------------------
     @property
