@@ -143,6 +143,20 @@ def speed(name: str, sim: str, dump: Path | None = None) -> dict:
     return out
 
 
+def _errors(y: np.ndarray, ref: np.ndarray, live: np.ndarray) -> dict:
+    """MSE per row over its live lanes (mean and max over the rows) and the largest |error|."""
+    mse = ((y - ref) ** 2 * live).sum(axis=1) / live.sum(axis=1)
+    return {"mse_mean": float(mse.mean()), "mse_max": float(mse.max()), "max_abs": float(np.abs(y - ref)[live].max())}
+
+
+def _float_argmax(d, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The argmax of the original floats, and the rows whose float top two quantise to one code:
+    ties the unit cannot resolve (it reports the lowest index among equal codes)."""
+    top2 = np.argsort(-np.where(d.mask, d.logits, -np.inf), axis=1)[:, :2]
+    r = np.arange(len(codes))
+    return top2[:, 0], codes[r, top2[:, 0]] == codes[r, top2[:, 1]]
+
+
 def accuracy(name: str, parallel: str, dump: Path | None = None) -> dict:
     """The same real rows (default: MiniLM) through the parallel unit's model (padded, masked) and the stream
     unit's (at their real lengths): error against float softmax of the quantised rows and of
@@ -168,22 +182,17 @@ def accuracy(name: str, parallel: str, dump: Path | None = None) -> dict:
             "softmax_float": softmax(d.logits, d.mask)}
     if unit.cfg.variant == "topk":          # eq. 30 itself (the K largest terms normalise): the unit's own error
         refs["eq30_topk_quantised"] = unit.ideal(rows)
-    # argmax of the original floats; rows whose float top-2 quantise to one code are ties the
-    # unit cannot resolve (it reports the lowest index among equal codes)
-    fl = np.where(d.mask, d.logits, -np.inf)
-    top2 = np.argsort(-fl, axis=1)[:, :2]
-    tie = codes[np.arange(len(codes)), top2[:, 0]] == codes[np.arange(len(codes)), top2[:, 1]]
+    top1, tie = _float_argmax(d, codes)
     res = {"dump": dump.name, "rows": int(live.shape[0]), "lengths": [int(rows.length.min()), int(rows.length.max())],
            "float_top2_tied_by_quantisation": int(tie.sum())}
+    quantised_top1 = np.where(live, codes, unit.cfg.code_min - 1).argmax(axis=1)
     for k, y in outs.items():
         for rk, ref in refs.items():
-            mse = ((y - ref) ** 2 * live).sum(axis=1) / live.sum(axis=1)
-            res[f"{k} vs {rk}"] = {"mse_mean": float(mse.mean()), "mse_max": float(mse.max()),
-                                   "max_abs": float(np.abs(y - ref)[live].max())}
-        agree = argmaxes[k] == top2[:, 0]
+            res[f"{k} vs {rk}"] = _errors(y, ref, live)
+        agree = argmaxes[k] == top1
         res[f"{k} argmax"] = {"agrees_with_float": int(agree.sum()),
                               "disagreements_not_quantisation_ties": int((~agree & ~tie).sum()),
-                              "agrees_with_quantised": int((argmaxes[k] == np.where(live, codes, unit.cfg.code_min - 1).argmax(axis=1)).sum())}
+                              "agrees_with_quantised": int((argmaxes[k] == quantised_top1).sum())}
     res["identical_outputs"] = bool(np.array_equal(outs["stream:" + name], outs["parallel:" + parallel]))
     (RESULTS / name).mkdir(parents=True, exist_ok=True)
     (RESULTS / name / f"accuracy_vs_{parallel}_{dump.stem}.json").write_text(json.dumps(res, indent=2) + "\n")
@@ -201,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", nargs="+", default=None, metavar="FIELD=VALUE", help="area: change fields")
     ap.add_argument("--dump", type=Path, default=None, help="accuracy, speed: real rows (default: the MiniLM dump)")
     a = ap.parse_args(argv)
+    if a.set and a.what != "area":
+        ap.error(f"--set changes the unit that `area` synthesises; {a.what} takes the configuration as it is")
     if a.what == "speed":
         out = {"stream": speed(a.config, a.sim, a.dump)}
         if a.parallel:

@@ -19,7 +19,7 @@
 //   OUT  output pass: y_i = exp_lookup(zmax - q_i + L) (L = 0 for the decision unit, eq. 18),
 //        one beat per cycle while m_ready; the next row is accepted after the last output beat.
 // Blocks shared with the parallel unit (rtl/): sm_max_tree, sm_exp_lanes, sm_adder_tree,
-// sm_ln_lookup. Lanes with keep = 0 are treated as masked and returned with m_keep = 0.
+// sm_ln_lookup, and for top-K sm_topk_tree (with its sm_bitonic_merge). Lanes with keep = 0 are treated as masked and returned with m_keep = 0.
 // A row longer than N_MAX is cut: the beat that fills the buffer ends it.
 // Parameters: exactly models.stream.StreamUnit.rtl_parameters().
 `timescale 1ns / 1ps
