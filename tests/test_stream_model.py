@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from models.config import ConfigError, load_config
 from models.datapath import run_model
 from models.dumps import load_dump
 from models.quantize import quantize
-from models.stream import StreamUnit, list_stream_configs, load_stream_config, unpad
+from models.stream import StreamUnit, list_stream_configs, load_stream_config, stream_config_from_dict, unpad
 from tb.build import REPO
 
 
@@ -31,8 +32,6 @@ def test_shipped_configs_load_and_are_guarded(name):
     ({"bogus": 1}, "bogus"),
 ])
 def test_bad_config_is_rejected_naming_the_field(change, named):
-    from models.stream import stream_config_from_dict
-    import tomllib
     data = tomllib.loads((REPO / "configs/stream/attn_p8_n4096_full.toml").read_text())
     with pytest.raises(ConfigError, match=named):
         stream_config_from_dict({**data, **change}, source="t.toml")

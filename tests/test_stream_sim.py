@@ -2,14 +2,19 @@
 verification run on both simulators, N_MAX rows, latency, and fault injection caught."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+import tb.stream.build as stream_build
 from models.stream import StreamUnit, list_stream_configs, load_stream_config
+from tb.byo.run import run as byo_run
 from tb.stream import run as stream_run
 from tb.stream.build import RESCALE_TOP, lint, prepare
+from tb.stream.byo import write_design
 from tb.stream.sim import FAULTS, check, inject, simulate, to_beats
 
 SMALL = "attn_p4_n64_full"
@@ -101,7 +106,6 @@ def test_fault_is_caught(name, fault):
 def test_every_lane_count_is_exact(name, p, tmp_path):
     """P = 1, 8, 16 (P = 4 is tested above): lint, corners and random rows, exact. Top-K with
     P = 1 reads its list in K beats; with P = 16 > K in one beat, half of it empty entries."""
-    import dataclasses
     cfg = dataclasses.replace(load_stream_config(name), p=p, name=f"{name}_p{p}_test")
     u = StreamUnit(cfg)
     u.write_tables(tmp_path)
@@ -118,7 +122,6 @@ def test_every_lane_count_is_exact(name, p, tmp_path):
 def test_topk_rtl_is_not_the_full_sum():
     """The top-K RTL checked against the K = N model of the same formats fails on random rows
     (so the top-K list is what makes it pass), and against its own model passes."""
-    import dataclasses
     u = StreamUnit(load_stream_config(TOPK_SMALL))
     full = StreamUnit(dataclasses.replace(u.cfg, variant="full", k=0))
     block = stream_run.random_rows(u, np.random.default_rng(12), 24)
@@ -144,9 +147,6 @@ def test_byo_axis_path_passes_and_catches_a_wrong_model(tmp_path):
     """The stream unit through tb/byo (cocotbext-axi AXI4-Stream, its own scoreboard; rows of
     N_MAX values): exact against models.stream; the same run with a model one LSB off on one
     lane fails with mismatches."""
-    import shutil
-    from tb.byo.run import run as byo_run
-    from tb.stream.byo import write_design
     design = write_design(SMALL, vectors=40)
     s = byo_run(design, "icarus", 1, None, None, "exact", 40, False, results_root=tmp_path / "results")
     assert s["passed"], json.dumps(s, indent=1, default=str)[:3000]
@@ -163,7 +163,6 @@ def test_byo_axis_path_passes_and_catches_a_wrong_model(tmp_path):
 
 
 def test_byo_refuses_a_topk_unit():
-    from tb.stream.byo import write_design
     with pytest.raises(ValueError, match="top-K"):
         write_design(TOPK_SMALL)
 
@@ -173,7 +172,6 @@ def test_byo_refuses_a_topk_unit():
 def test_topk_every_k_is_exact(p, tmp_path):
     """make regression: top-K for K = 2, 3, 5, 8, 13, 16, 17, 63 at N_MAX = 64 (powers of two
     and not, K below, at and above P, K = N_MAX - 1): corners and random rows exact on Icarus."""
-    import dataclasses
     base = load_stream_config(TOPK_SMALL)
     for k in (2, 3, 5, 8, 13, 16, 17, 63):
         u = StreamUnit(dataclasses.replace(base, p=p, k=k, name=f"{TOPK_SMALL}_p{p}_k{k}_test"))
@@ -197,8 +195,6 @@ TOPK_MUTANTS = {
 
 @pytest.mark.parametrize("mutant", sorted(TOPK_MUTANTS))
 def test_topk_planted_fault_is_caught(mutant, tmp_path, monkeypatch):
-    import dataclasses
-    import tb.stream.build as stream_build
     text = (stream_build.STREAM_RTL / "sm_stream_unit.v").read_text()
     if TOPK_MUTANTS[mutant]:
         old, new = TOPK_MUTANTS[mutant]
