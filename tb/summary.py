@@ -98,7 +98,7 @@ def _num(v, fmt: str = ".0f") -> str:
 
 
 def format_summary(s: dict) -> str:
-    lines = [f"{s['config']} on {s['sim']} (seed {s['seed']}, profile {s['profile']}): "
+    lines = [f"{s['config']} on {s['sim']} (seed {s['seed']}, profile {s['profile']}, check {s.get('check', '-')}): "
              f"{'PASSED' if s['passed'] else 'FAILED'}",
              f"  vectors {s['vectors']}, mismatches {s['mismatches']}, argmax agreement quantised "
              f"{_pct(s.get('argmax_agreement_quantized'))}, float {_pct(s.get('argmax_agreement_float'))}",
