@@ -94,6 +94,10 @@ class SoftmaxConfig(Formats):
     # every unit: registers inside the max tree (0 = combinational; at most one per comparator
     # level, ceil(log2 n)), latency + this; timing, not numerics (docs/timing.md)
     max_pipeline: int = 0
+    # log-domain units (k > 1, normalise = "log"): registers inside S3, the sum's ceil(log2 k)
+    # adder levels and the ln look-up cut into parts (at most one per adder level), latency +
+    # this; timing, not numerics (docs/timing.md)
+    sum_pipeline: int = 0
     description: str = ""
     source: str = field(default="<dict>", compare=False)
 
@@ -151,6 +155,15 @@ class SoftmaxConfig(Formats):
         if not 0 <= self.max_pipeline <= self.argmax_width:
             raise bad("max_pipeline", f"must be in 0..ceil(log2 n) = {self.argmax_width} (at most a register "
                                       f"per comparator level of the max tree), got {self.max_pipeline}")
+        if self.sum_pipeline and self.variant not in ("topk", "full"):
+            raise bad("sum_pipeline", f"registers inside the sum of the top-K terms and the ln look-up: "
+                                      f"log-domain units only (k > 1, normalise = 'log'); this is the "
+                                      f"{self.variant} unit")
+        sum_levels = (self.k - 1).bit_length()       # ceil(log2 k): adder levels of the sum
+        if not 0 <= self.sum_pipeline <= sum_levels:
+            raise bad("sum_pipeline", f"must be in 0..ceil(log2 k) = {sum_levels} (at most a register "
+                                      f"per adder level of the sum, the last one before the ln look-up), "
+                                      f"got {self.sum_pipeline}")
         if self.divide_pipeline and self.variant != "conventional":
             raise bad("divide_pipeline", f"registers inside the dividers: the conventional unit only "
                                          f"(normalise = 'divide'); this is the {self.variant} unit")
@@ -303,6 +316,7 @@ class SoftmaxConfig(Formats):
             "TOPK_PIPE": self.topk_pipeline,
             "DIV_PIPE": self.divide_pipeline,
             "MAX_PIPE": self.max_pipeline,
+            "SUM_PIPE": self.sum_pipeline,
             **self.unit.rtl_parameters(self),
         }
 

@@ -11,7 +11,8 @@
 //       (NORM_DIVIDE = 1, the conventional K = N unit: S3 sums all e, S4 divides each lane by S)
 // LATENCY = 3 (K = 1) or 5 (K > 1) clock edges from acceptance to out_valid, one more with
 // TOPK_PIPE (S3 split between the top-K selection and its sum), MAX_PIPE more with registers
-// inside the max tree (S1) and DIV_PIPE more with registers inside the dividers (S4).
+// inside the max tree (S1), DIV_PIPE more with registers inside the dividers (S4) and SUM_PIPE
+// more with registers inside the sum + ln look-up (S3, log-domain units).
 //
 // Parameters: exactly models.config.SoftmaxConfig.rtl_parameters(); inconsistent values stop
 // elaboration at a missing module whose name says what is wrong.
@@ -59,7 +60,12 @@ module softmax_unit #(
     // registers inside the max tree (S1): its comparator levels cut into MAX_PIPE + 1 parts
     // (rtl/sm_max_pipe.v), the lanes' values and mask delayed alongside; latency + MAX_PIPE,
     // outputs unchanged
-    parameter integer MAX_PIPE      = 0
+    parameter integer MAX_PIPE      = 0,
+    // registers inside S3 of the log-domain units (K > 1, NORM_DIVIDE = 0): the sum's
+    // ceil(log2 K) adder levels and the ln look-up (one more level) cut into SUM_PIPE + 1 parts
+    // (rtl/sm_sum_pipe.v), delta, mask and argmax delayed alongside; latency + SUM_PIPE,
+    // outputs unchanged
+    parameter integer SUM_PIPE      = 0
 ) (
     input  wire                  clk,
     input  wire                  rst_n,      // synchronous, active low
@@ -72,7 +78,7 @@ module softmax_unit #(
     output wire [N*OUT_W-1:0]    out_data,   // lane i at [i*OUT_W +: OUT_W]
     output wire [ARGMAX_W-1:0]   out_argmax
 );
-    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE + DIV_PIPE + MAX_PIPE;
+    localparam integer LATENCY = ((K > 1) ? 5 : 3) + TOPK_PIPE + DIV_PIPE + MAX_PIPE + SUM_PIPE;
 
     // ---- parameter checks (elaboration stops at the missing module named after the problem) ----
     // Derived parameters must equal what rtl_parameters() derives, not merely be wide enough:
@@ -80,6 +86,9 @@ module softmax_unit #(
     localparam integer LN_EXPS = SUM_W - SUM_FRAC;                  // ln table exponents, S <= K*ONE
     localparam integer LN_EXP_BITS_REQ = (LN_EXPS > 1) ? $clog2(LN_EXPS) : 1;
     localparam integer ARGMAX_W_REQ = (N > 1) ? $clog2(N) : 1;
+    // SUM_PIPE: 1..ceil(log2 K) registers, log-domain units only (K > 1, NORM_DIVIDE = 0)
+    localparam integer SUM_PIPE_MAX = (K > 1 && NORM_DIVIDE == 0) ? $clog2(K) : 0;
+    localparam integer SUM_PIPE_ON  = (SUM_PIPE >= 1 && SUM_PIPE <= SUM_PIPE_MAX) ? 1 : 0;
     generate
         if (N < 2) begin : g_err_n
             softmax_unit_param_error_N_must_be_at_least_2 u_err();
@@ -261,7 +270,13 @@ module softmax_unit #(
             wire [SUM_W-1:0] s;
             if (K == N) begin : g_full
                 // Full softmax: every term counts, no selection.
-                sm_adder_tree #(.N(N), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(es2), .sum(s));
+                // (an illegal SUM_PIPE, refused below, elaborates the plain tree: the refusal is the one error)
+                if (SUM_PIPE_ON != 0) begin : g_sum_pipe
+                    sm_sum_pipe #(.N(N), .VW(SV), .FRAC(SUM_FRAC), .PIPE(SUM_PIPE)) u_sum (
+                        .clk(clk), .en(en), .x(es2), .sum(s));
+                end else begin : g_sum
+                    sm_adder_tree #(.N(N), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(es2), .sum(s));
+                end
             end else begin : g_topk
                 localparam integer P  = 1 << $clog2(K);                          // list kept
                 localparam integer LO = (P < (1 << $clog2(N))) ? P : (1 << $clog2(N));
@@ -272,12 +287,19 @@ module softmax_unit #(
                 wire [LO*SV-1:0] top;
                 /* verilator lint_on UNUSEDSIGNAL */
                 sm_topk_tree #(.N(N), .P(P), .VW(SV), .SORT(SORT)) u_top (.x(es2), .y(top));
+                wire [K*SV-1:0] tk;                     // the K largest terms
                 if (TOPK_PIPE != 0) begin : g_pipe
-                    reg [K*SV-1:0] t3;                  // the K largest terms, registered
+                    reg [K*SV-1:0] t3;                  // registered
                     always @(posedge clk) if (en) t3 <= top[K*SV-1:0];
-                    sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(t3), .sum(s));
+                    assign tk = t3;
                 end else begin : g_comb
-                    sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(top[K*SV-1:0]), .sum(s));
+                    assign tk = top[K*SV-1:0];
+                end
+                if (SUM_PIPE_ON != 0) begin : g_sum_pipe
+                    sm_sum_pipe #(.N(K), .VW(SV), .FRAC(SUM_FRAC), .PIPE(SUM_PIPE)) u_sum (
+                        .clk(clk), .en(en), .x(tk), .sum(s));
+                end else begin : g_sum
+                    sm_adder_tree #(.N(K), .VW(SV), .FRAC(SUM_FRAC)) u_sum (.x(tk), .sum(s));
                 end
             end
 
@@ -304,12 +326,47 @@ module softmax_unit #(
                 end
             end else begin : g_log
                 // delta and mask ride along to the normalising look-up (one cycle more with
-                // TOPK_PIPE, like the argmax)
+                // TOPK_PIPE and SUM_PIPE more with the pipelined sum, like the argmax)
                 reg [N*IN_W-1:0] d2;
                 reg [N-1:0]      m2;
                 always @(posedge clk) if (en) begin
                     d2 <= d1;
                     m2 <= m1;
+                end
+
+                // SUM_PIPE registers more beside the pipelined sum (sub-stages S3.k, like the
+                // sum's own registers g_st[k].ps3 in rtl/sm_sum_pipe.v)
+                wire [N*IN_W-1:0]   dq;
+                wire [N-1:0]        mq;
+                wire [ARGMAX_W-1:0] aq;
+                if (SUM_PIPE_ON != 0) begin : g_sum_side
+                    wire [N*IN_W-1:0]   dd [0:SUM_PIPE];
+                    wire [N-1:0]        md [0:SUM_PIPE];
+                    wire [ARGMAX_W-1:0] ad [0:SUM_PIPE];
+                    assign dd[0] = d2;
+                    assign md[0] = m2;
+                    assign ad[0] = a2;
+                    genvar k;
+                    for (k = 0; k < SUM_PIPE; k = k + 1) begin : g_st
+                        reg [N*IN_W-1:0]   ds3;
+                        reg [N-1:0]        ms3;
+                        reg [ARGMAX_W-1:0] as3;
+                        always @(posedge clk) if (en) begin
+                            ds3 <= dd[k];
+                            ms3 <= md[k];
+                            as3 <= ad[k];
+                        end
+                        assign dd[k+1] = ds3;
+                        assign md[k+1] = ms3;
+                        assign ad[k+1] = as3;
+                    end
+                    assign dq = dd[SUM_PIPE];
+                    assign mq = md[SUM_PIPE];
+                    assign aq = ad[SUM_PIPE];
+                end else begin : g_sum_side_none
+                    assign dq = d2;
+                    assign mq = m2;
+                    assign aq = a2;
                 end
 
                 wire [LN_W-1:0] l;
@@ -329,9 +386,9 @@ module softmax_unit #(
                     reg [N-1:0]        mp3;
                     reg [ARGMAX_W-1:0] ap3;
                     always @(posedge clk) if (en) begin
-                        dp3 <= d2;
-                        mp3 <= m2;
-                        ap3 <= a2;
+                        dp3 <= dq;
+                        mp3 <= mq;
+                        ap3 <= aq;
                         d3  <= dp3;
                         m3  <= mp3;
                         l3  <= l;
@@ -339,10 +396,10 @@ module softmax_unit #(
                     end
                 end else begin : g_side
                     always @(posedge clk) if (en) begin
-                        d3 <= d2;
-                        m3 <= m2;
+                        d3 <= dq;
+                        m3 <= mq;
                         l3 <= l;
-                        a3 <= a2;
+                        a3 <= aq;
                     end
                 end
 
@@ -362,6 +419,14 @@ module softmax_unit #(
 
             assign out_data   = y4;
             assign out_argmax = a4;
+        end
+    endgenerate
+
+    // (checked here, after the datapath, so that the unnamed generate blocks above keep their
+    // numbers: genblk17.g_norm... in the timing reports)
+    generate
+        if (SUM_PIPE < 0 || SUM_PIPE > SUM_PIPE_MAX) begin : g_err_sum_pipe
+            softmax_unit_param_error_SUM_PIPE_in_0_to_clog2_K_and_only_for_log_domain_K_gt_1 u_err();
         end
     endgenerate
 endmodule

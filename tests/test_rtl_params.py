@@ -50,6 +50,9 @@ LEGAL = {
     "max_pipe_1": dict(n=10, k=1, max_pipeline=1),
     "max_pipe_max": dict(n=11, k=5, max_pipeline=4),  # a register per comparator level, unbalanced tree
     "max_pipe_all": dict(n=5, k=5, normalise="divide", max_pipeline=2, divide_pipeline=1),
+    "sum_pipe_k2": dict(n=2, k=2, sum_pipeline=1),    # the one adder level: the register before the ln look-up
+    "sum_pipe_full_max": dict(n=11, k=11, sum_pipeline=4),   # a register per adder level, unbalanced tree
+    "sum_pipe_topk": dict(n=11, k=5, topk_pipeline=1, sum_pipeline=2, sum_guard_bits=2),  # with the sum table
 }
 
 
@@ -121,6 +124,11 @@ ILLEGAL = {
     "max_pipe_too_deep": ("max_pipe_max", lambda p: {"MAX_PIPE": p["MAX_PIPE"] + 1}, "MAX_PIPE_in_0_to_clog2_N"),
     "max_pipe_n2_two": ("max_pipe_n2", lambda p: {"MAX_PIPE": 2}, "MAX_PIPE_in_0_to_clog2_N"),
     "max_pipe_negative": ("n3_k1", lambda p: {"MAX_PIPE": -1}, "MAX_PIPE_in_0_to_clog2_N"),
+    "sum_pipe_too_deep": ("sum_pipe_full_max", lambda p: {"SUM_PIPE": p["SUM_PIPE"] + 1}, "SUM_PIPE_in_0_to_clog2_K"),
+    "sum_pipe_k2_two": ("sum_pipe_k2", lambda p: {"SUM_PIPE": 2}, "SUM_PIPE_in_0_to_clog2_K"),
+    "sum_pipe_negative": ("n3_k2", lambda p: {"SUM_PIPE": -1}, "SUM_PIPE_in_0_to_clog2_K"),
+    "sum_pipe_on_decision": ("n2_k1", lambda p: {"SUM_PIPE": 1}, "SUM_PIPE_in_0_to_clog2_K"),
+    "sum_pipe_on_divider": ("divide_n10", lambda p: {"SUM_PIPE": 1}, "SUM_PIPE_in_0_to_clog2_K"),
 }
 
 
@@ -156,3 +164,18 @@ def test_max_pipeline_refused_by_the_model(changes, why):
     """models.config refuses what the RTL would refuse (above), naming the field."""
     with pytest.raises(ConfigError, match=why):
         config_from_dict({**BASE, **changes}, source="<max_pipeline>")
+
+
+@pytest.mark.parametrize("changes, why", [
+    (dict(n=10, k=10, sum_pipeline=5), r"field 'sum_pipeline': must be in 0\.\.ceil\(log2 k\) = 4 .*got 5"),
+    (dict(n=10, k=2, sum_pipeline=2), r"field 'sum_pipeline': must be in 0\.\.ceil\(log2 k\) = 1 .*got 2"),
+    (dict(n=10, k=4, sum_pipeline=-1), r"field 'sum_pipeline': must be in 0\.\.ceil\(log2 k\) = 2 .*got -1"),
+    (dict(n=10, k=1, sum_pipeline=1), r"field 'sum_pipeline': .*log-domain units only .*this is the decision unit"),
+    (dict(n=10, k=10, normalise="divide", sum_pipeline=1),
+     r"field 'sum_pipeline': .*log-domain units only .*this is the conventional unit"),
+    (dict(n=10, k=10, sum_pipeline=True), r"field 'sum_pipeline': must be an integer, got True"),
+])
+def test_sum_pipeline_refused_by_the_model(changes, why):
+    """models.config refuses what the RTL would refuse (above), naming the field."""
+    with pytest.raises(ConfigError, match=why):
+        config_from_dict({**BASE, **changes}, source="<sum_pipeline>")

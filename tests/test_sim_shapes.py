@@ -36,6 +36,11 @@ SHAPES = {
     "n11_k5_max_pipe4": (dict(n=11, k=5, max_pipeline=4), "icarus"),    # every level, unbalanced tree
     "n6_k6_max_pipe2": (dict(n=6, k=6, max_pipeline=2), "verilator"),   # K = N, N not a power of two
     "n5_divide_max2_div1": (dict(n=5, k=5, normalise="divide", max_pipeline=2, divide_pipeline=1), "icarus"),
+    # registers inside S3 (sum + ln look-up): latency + sum_pipeline, delta, mask and argmax delayed alongside
+    "n10_k10_sum_pipe1": (dict(n=10, k=10, sum_pipeline=1), "icarus"),          # the paper's K = N unit, cut after 3 of 4 adder levels
+    "n11_k11_sum_pipe4": (dict(n=11, k=11, sum_pipeline=4), "verilator"),       # every level and before the ln, unbalanced tree
+    "n11_k5_topk_sum_pipe2": (dict(n=11, k=5, topk_pipeline=1, sum_pipeline=2, max_pipeline=1, sum_guard_bits=2),
+                              "icarus"),                                        # with the selection register and the sum table
     "n10_k9": (dict(n=10, k=9), "icarus"),               # K = N - 1
     "n1024_k1": (dict(n=1024, k=1), "icarus"),
     "exp_depth_2": (dict(exp_depth=2), "icarus"),
