@@ -15,9 +15,11 @@ TIMING_RUN      = $(if $(filter command line,$(origin CONFIG)),$(CONFIG),$(TIMIN
 TIMING_CLOSURE ?= paper_n10_decision configs/timing/paper_n10_decision_max1.toml \
                   configs/timing/paper_n10_decision_max2.toml paper_n10_conventional \
                   configs/timing/paper_n10_conventional_div1.toml configs/timing/paper_n10_conventional_div3.toml \
-                  paper_n10_full configs/timing/paper_n10_full_max1.toml paper_n10_top4 \
+                  paper_n10_full configs/timing/paper_n10_full_max1.toml configs/timing/paper_n10_full_max1_sum1.toml \
+                  configs/timing/paper_n10_full_max1_sum2.toml paper_n10_top4 \
                   configs/timing/paper_n10_top4_topk1.toml configs/timing/paper_n10_top4_topk1_max1.toml
 # N = 64 (about 7 min of Yosys each): make timing CONFIG=attn_n64_full; CONFIG=configs/timing/attn_n64_full_max3.toml
+# (and its _sum1/_sum2/_sum3 variants)
 TIMING_STREAM  ?= configs/stream/attn_p4_n64_full.toml configs/stream/imagenet_p16_n1024_decision.toml \
                   configs/stream/imagenet_p16_n1024_full.toml
 
