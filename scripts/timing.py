@@ -82,6 +82,10 @@ def stage_logic(cfg: SoftmaxConfig) -> dict[str, str]:
         parts = cfg.max_pipeline + 1         # rtl/sm_max_pipe.v: comparator levels cut into parts
         s |= {f"S1.{k}": f"max tree, part {k + 1} of {parts}" for k in range(parts - 1)}
         s["S1"] = f"max tree, part {parts} of {parts} + diff (subtractors)"
+    if cfg.sum_pipeline:
+        parts = cfg.sum_pipeline + 1         # rtl/sm_sum_pipe.v: adder-tree levels + the ln look-up cut into parts
+        s |= {f"S3.{k}": f"{s['S3']}, part {k + 1} of {parts}" for k in range(parts - 1)}
+        s["S3"] = f"{s['S3']}, part {parts} of {parts}"
     if cfg.divide_pipeline:
         parts = cfg.divide_pipeline + 1      # rtl/sm_div_lanes.v: quotient-bit groups, a register after each but the last
         s |= {f"S4.{k}": f"divider, quotient-bit group {k + 1} of {parts}" for k in range(parts - 1)}
