@@ -26,7 +26,7 @@ class ConfigError(ValueError):
     """An invalid configuration. The message names the source and the offending field."""
 
 
-def _is_pow2(x: int) -> bool:
+def is_pow2(x: int) -> bool:
     return x > 0 and (x & (x - 1)) == 0
 
 
@@ -65,6 +65,41 @@ class Formats:
     @property
     def code_max(self) -> int:
         return (1 << (self.width - 1)) - 1
+
+    @property
+    def exp_step_log2(self) -> int:
+        """s: each exp-table entry spans 2^s input LSBs of difference."""
+        return int(round(self.exp_range * 2 ** self.in_frac_bits / self.exp_depth)).bit_length() - 1
+
+    # ---- the guarded sum table (docs/numerics.md section 7), the same contract in both families
+    @property
+    def sum_range(self) -> float:
+        return self.sum_exp_range or self.exp_range
+
+    @property
+    def sum_frac_bits(self) -> int:
+        """Fraction bits of the normalising sum: OF + G (G = sum_guard_bits)."""
+        return self.out_frac_bits + self.sum_guard_bits
+
+    @property
+    def sum_depth(self) -> int:
+        """Entries of the sum table (same bin width as the exp table)."""
+        return int(round(self.sum_range * 2 ** self.in_frac_bits)) >> self.exp_step_log2
+
+    def check_sum_table(self, bad, max_guard_bits: int) -> None:
+        """sum_guard_bits and sum_exp_range: the guarded sum table's format."""
+        if not 0 <= self.sum_guard_bits <= max_guard_bits:
+            raise bad("sum_guard_bits", f"must be in 0..{max_guard_bits}, got {self.sum_guard_bits}")
+        if self.sum_exp_range and self.sum_exp_range < self.exp_range:
+            raise bad("sum_exp_range", f"must be 0 (the exp table's range) or >= exp_range = {self.exp_range:g}, "
+                                       f"got {self.sum_exp_range:g}")
+        if self.sum_range > 2 ** self.in_int_bits:
+            raise bad("sum_exp_range", f"{self.sum_range:g} exceeds the largest possible difference "
+                                       f"(< 2^in_int_bits = {2 ** self.in_int_bits})")
+        span = self.sum_range * 2 ** self.in_frac_bits / (1 << self.exp_step_log2)
+        if span != int(span) or not is_pow2(int(span)):
+            raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits/2^s = {span:g} sum-table entries; it must "
+                                       f"be a power of two (s = {self.exp_step_log2}: the exp table's bin width)")
 
 
 @dataclass(frozen=True)
@@ -127,13 +162,13 @@ class SoftmaxConfig(Formats):
                                       f"got {self.in_int_bits + self.in_frac_bits}")
         if not 1 <= self.out_frac_bits <= 24:
             raise bad("out_frac_bits", f"must be in 1..24, got {self.out_frac_bits}")
-        if not 2 <= self.exp_depth <= 65536 or not _is_pow2(self.exp_depth):
+        if not 2 <= self.exp_depth <= 65536 or not is_pow2(self.exp_depth):
             raise bad("exp_depth", f"must be a power of two in 2..65536, got {self.exp_depth}")
         if self.exp_range <= 0:
             raise bad("exp_range", f"must be > 0, got {self.exp_range}")
         span_lsb = self.exp_range * 2 ** self.in_frac_bits      # table span in input LSBs
         step = span_lsb / self.exp_depth
-        if step != int(step) or not _is_pow2(int(step)):
+        if step != int(step) or not is_pow2(int(step)):
             raise bad("exp_range", f"exp_range*2^in_frac_bits/exp_depth = {step:g} input LSBs per "
                                    f"table entry; it must be a power of two >= 1")
         if self.exp_range > 2 ** self.in_int_bits:
@@ -175,18 +210,7 @@ class SoftmaxConfig(Formats):
         self._check_resources(bad)
 
     def _check_sum_table(self, bad) -> None:
-        if not 0 <= self.sum_guard_bits <= 16:
-            raise bad("sum_guard_bits", f"must be in 0..16, got {self.sum_guard_bits}")
-        if self.sum_exp_range and self.sum_exp_range < self.exp_range:
-            raise bad("sum_exp_range", f"must be 0 (the exp table's range) or >= exp_range = {self.exp_range:g}, "
-                                       f"got {self.sum_exp_range:g}")
-        if self.sum_range > 2 ** self.in_int_bits:
-            raise bad("sum_exp_range", f"{self.sum_range:g} exceeds the largest possible difference "
-                                       f"(< 2^in_int_bits = {2 ** self.in_int_bits})")
-        span = self.sum_range * 2 ** self.in_frac_bits / (1 << self.exp_step_log2)
-        if span != int(span) or not _is_pow2(int(span)):
-            raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits/2^s = {span:g} sum-table entries; it must "
-                                       f"be a power of two (s = {self.exp_step_log2}: the exp table's bin width)")
+        self.check_sum_table(bad, max_guard_bits=16)
         if self.has_sum_table and not self.uses_ln:
             raise bad("sum_guard_bits", f"a sum table (sum_guard_bits, sum_exp_range) belongs to the log-domain "
                                         f"units (K > 1, normalise = 'log'); this is the {self.variant} unit")
@@ -210,11 +234,6 @@ class SoftmaxConfig(Formats):
 
     # ---- derived quantities -----------------------------------------------------------------
     @property
-    def exp_step_log2(self) -> int:
-        """s: each exp-table entry spans 2^s input LSBs of difference."""
-        return int(round(self.exp_range * 2 ** self.in_frac_bits / self.exp_depth)).bit_length() - 1
-
-    @property
     def exp_addr_bits(self) -> int:
         return self.exp_depth.bit_length() - 1
 
@@ -230,20 +249,6 @@ class SoftmaxConfig(Formats):
     @property
     def ln_depth(self) -> int:
         return self.ln_exp_count << self.ln_mant_bits
-
-    @property
-    def sum_frac_bits(self) -> int:
-        """Fraction bits of the top-K sum: OF + G (G = sum_guard_bits)."""
-        return self.out_frac_bits + self.sum_guard_bits
-
-    @property
-    def sum_range(self) -> float:
-        return self.sum_exp_range or self.exp_range
-
-    @property
-    def sum_depth(self) -> int:
-        """Entries of the sum table (same bin width as the exp table)."""
-        return int(round(self.sum_range * 2 ** self.in_frac_bits)) >> self.exp_step_log2
 
     @property
     def has_sum_table(self) -> bool:

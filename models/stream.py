@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, Formats, from_fields, load_toml
+from .config import ConfigError, Formats, from_fields, is_pow2, load_toml
 from .reference import softmax
 from .tables import TableView, write_hex, exp_lookup, exp_table, ln_table
 from .variants.base import topk_ideal, topk_sum
@@ -40,10 +40,6 @@ STREAM_CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "stream
 # eq. 18; K = N in the log domain (eq. 30 with K = N); top-K in the log domain (eq. 30, K < N)
 VARIANTS = ("decision", "full", "topk")
 LANES = (1, 4, 8, 16)
-
-
-def _is_pow2(x: int) -> bool:
-    return x > 0 and (x & (x - 1)) == 0
 
 
 @dataclass(frozen=True)
@@ -94,10 +90,10 @@ class StreamConfig(Formats):
                                       f"got {self.in_int_bits}+{self.in_frac_bits}")
         if not 1 <= self.out_frac_bits <= 24:
             raise bad("out_frac_bits", f"must be in 1..24, got {self.out_frac_bits}")
-        if not 2 <= self.exp_depth <= 65536 or not _is_pow2(self.exp_depth):
+        if not 2 <= self.exp_depth <= 65536 or not is_pow2(self.exp_depth):
             raise bad("exp_depth", f"must be a power of two in 2..65536, got {self.exp_depth}")
         step = self.exp_range * 2 ** self.in_frac_bits / self.exp_depth
-        if step != int(step) or not _is_pow2(int(step)):
+        if step != int(step) or not is_pow2(int(step)):
             raise bad("exp_range", f"exp_range*2^in_frac_bits/exp_depth = {step:g} input LSBs per entry; "
                                    f"it must be a power of two >= 1")
         if self.exp_range > 2 ** self.in_int_bits:
@@ -105,23 +101,11 @@ class StreamConfig(Formats):
         self._check_k(bad)
         if not 1 <= self.ln_mant_bits <= self.out_frac_bits:
             raise bad("ln_mant_bits", f"must be in 1..out_frac_bits={self.out_frac_bits}, got {self.ln_mant_bits}")
-        self._check_sum_table(bad)
+        # the guard bits the longest rows need (G >= log2 N_MAX) are within 24
+        self.check_sum_table(bad, max_guard_bits=24)
         for f in ("mse_vs_ideal_vector_max", "mse_vs_ideal_mean_max"):
             if getattr(self, f) <= 0:
                 raise bad(f, "must be > 0")
-
-    def _check_sum_table(self, bad) -> None:
-        """sum_guard_bits and sum_exp_range: the guarded sum table's format."""
-        if not 0 <= self.sum_guard_bits <= 24:
-            raise bad("sum_guard_bits", f"must be in 0..24, got {self.sum_guard_bits}")
-        rs = self.sum_range
-        if rs < self.exp_range or rs > 2 ** self.in_int_bits:
-            raise bad("sum_exp_range", f"must be in exp_range..2^in_int_bits "
-                                       f"({self.exp_range:g}..{2 ** self.in_int_bits}), got {rs:g}")
-        depth = rs * 2 ** self.in_frac_bits / (1 << self.exp_step_log2)
-        if depth != int(depth) or not _is_pow2(int(depth)):
-            raise bad("sum_exp_range", f"sum_exp_range*2^in_frac_bits / 2^s = {depth:g} entries; "
-                                       f"it must be a power of two")
 
     def _check_k(self, bad) -> None:
         """k: the top-K unit's K in 2..n_max-1; no other variant takes one."""
@@ -137,21 +121,7 @@ class StreamConfig(Formats):
     def beats_max(self) -> int:
         return self.n_max // self.p
 
-    @property
-    def exp_step_log2(self) -> int:
-        return int(self.exp_range * 2 ** self.in_frac_bits / self.exp_depth).bit_length() - 1
 
-    @property
-    def sum_range(self) -> float:
-        return self.sum_exp_range if self.sum_exp_range else self.exp_range
-
-    @property
-    def sum_frac_bits(self) -> int:
-        return self.out_frac_bits + self.sum_guard_bits
-
-    @property
-    def sum_depth(self) -> int:
-        return int(self.sum_range * 2 ** self.in_frac_bits) >> self.exp_step_log2
 
     @property
     def sum_terms(self) -> int:
