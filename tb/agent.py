@@ -7,10 +7,12 @@ scoreboard uses for reports, never as the expected value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_driver, uvm_sequencer, uvm_subscriber
+
+from models.datapath import ModelResult
 
 from .bfm import InObservation, OutObservation, SoftmaxBfm
 from .flow import READY_KINDS
@@ -18,12 +20,20 @@ from .protocol import READY_DEPTH
 from .sequences import VectorBlock
 
 
+class Prediction(NamedTuple):
+    """The reference model's answer for a block (Scoreboard.predict)."""
+    res: ModelResult           # numpy model, with the intermediates coverage samples
+    y: np.ndarray              # expected outputs (from the reference MODEL chose)
+    argmax: np.ndarray
+    split: np.ndarray          # bool [M]: MODEL=fxp only, rows where the two models differ
+
+
 @dataclass
 class Sent:
     """The part of a driven item that the DUT accepted (a reset can cut a block short)."""
     item: VectorBlock
     accepted: int
-    prediction: tuple | None = None   # CHECK=harness: (ModelResult, y, argmax) of the whole block
+    prediction: Prediction | None = None   # CHECK=harness: the model on the whole block
 
 
 @dataclass
@@ -63,7 +73,7 @@ class Driver(uvm_driver):
             pred = self.predict(item.codes, item.mask) if self.bfm.check == "harness" else None
             before = self.bfm.stall_counters()
             accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps,
-                                                           None if pred is None else pred[1:3])
+                                                           None if pred is None else (pred.y, pred.argmax))
             after = self.bfm.stall_counters()
             self.sent_ap.write(Sent(item, accepted, pred))
             self.flow_ap.write(FlowInfo(

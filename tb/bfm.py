@@ -155,7 +155,8 @@ class SoftmaxBfm:
             raise ValueError(f"ready pattern length must be 1..{READY_DEPTH}, got {bits.size}")
         if not bits.any():
             raise ValueError("a ready pattern of all zeros would never let an output out")
-        text = b"\n".join(b"1" if b else b"0" for b in bits) + b"\n"
+        text = np.column_stack([np.where(bits, ord("1"), ord("0")), np.full(bits.size, ord("\n"))]
+                               ).astype(np.uint8).tobytes()     # one "0"/"1" line per cycle
         if text == self._ready_text:
             return                      # the harness replays this pattern already
         self._ready_text = text

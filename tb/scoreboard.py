@@ -35,7 +35,7 @@ from models.datapath import run_model
 from models.fxp_reference import run_reference
 from models.reference import argmax_agreement, first_argmax, ideal, softmax, vector_errors
 
-from .agent import Sent
+from .agent import Prediction, Sent
 from .align import align
 from .bfm import CheckedObservation, InObservation, OutObservation
 from .offload import Offload
@@ -121,15 +121,15 @@ class Scoreboard(uvm_component):
                        "ey": ey[:k], "eam": eam[:k]})
         self.n_in += k
 
-    def predict(self, codes: np.ndarray, mask: np.ndarray) -> tuple:
-        """(ModelResult, expected y, expected argmax, rows where the models split) of the reference
-        model chosen by MODEL. Pure (the driver calls it): with MODEL=fxp the rows where
-        models.datapath and models.fxp_reference disagree are returned, to be counted (_model_split)."""
-        res = run_model(self.cfg, codes, mask)          # its intermediates feed coverage
+    def predict(self, codes: np.ndarray, mask: np.ndarray) -> Prediction:
+        """The reference model chosen by MODEL on a block. Pure (the driver calls it): with
+        MODEL=fxp the rows where models.datapath and models.fxp_reference disagree are returned,
+        to be counted (_model_split)."""
+        res = run_model(self.cfg, codes, mask)
         if self.model != "fxp":
-            return res, res.y, res.argmax, np.zeros(len(codes), bool)
+            return Prediction(res, res.y, res.argmax, np.zeros(len(codes), bool))
         ey, eam = run_reference(self.cfg, codes, mask)
-        return res, ey, eam, (ey != res.y).any(axis=1) | (eam != res.argmax)
+        return Prediction(res, ey, eam, (ey != res.y).any(axis=1) | (eam != res.argmax))
 
     def _model_split(self, split: np.ndarray) -> None:
         if split.any():
