@@ -38,8 +38,8 @@ class AreaError(RuntimeError):
     """An area result that exists but cannot be used; the message names the file."""
 
 
-def read_area(results_dir: Path, name: str) -> dict | None:
-    p = Path(results_dir) / name / "area.json"
+def _positive_fields(p: Path, names) -> dict | None:
+    """A JSON object whose fields `names` are all positive numbers; None when p does not exist."""
     if not p.is_file():
         return None
     try:
@@ -48,27 +48,24 @@ def read_area(results_dir: Path, name: str) -> dict | None:
         raise AreaError(f"{p}: not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise AreaError(f"{p}: expected a JSON object")
-    for m in METRICS:
+    for m in names:
         v = data.get(m)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise AreaError(f"{p}: field '{m}' must be a positive number, got {v!r}")
-    return {**data, "path": rel(p)}
+    return data
+
+
+def read_area(results_dir: Path, name: str) -> dict | None:
+    p = Path(results_dir) / name / "area.json"
+    data = _positive_fields(p, METRICS)
+    return None if data is None else {**data, "path": rel(p)}
 
 
 def read_timing(results_dir: Path, name: str) -> dict | None:
     """The cell-library result of scripts/timing.py (results/timing/<name>.json), or None."""
     p = Path(results_dir) / "timing" / f"{name}.json"
-    if not p.is_file():
-        return None
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise AreaError(f"{p}: not valid JSON: {e}") from None
-    for f in TIMING_FIELDS:
-        v = data.get(f) if isinstance(data, dict) else None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise AreaError(f"{p}: field '{f}' must be a positive number, got {v!r}")
-    return {f: data[f] for f in TIMING_FIELDS} | {"path": rel(p)}
+    data = _positive_fields(p, TIMING_FIELDS)
+    return None if data is None else {f: data[f] for f in TIMING_FIELDS} | {"path": rel(p)}
 
 
 def synth(name: str) -> None:
