@@ -10,7 +10,7 @@ Environment: `tb.run.run(config, sim, tests=["smx_random"])` with out_ready alwa
 idle cycles (as bench/bench_sim.py measures it): every lane checked bit-exactly, coverage
 sampled. Its `vectors_per_s` is vectors / the test's run time, after build and start-up. Measured
 with CHECK=harness (the default: outputs compared in the harness, the float checks and coverage
-on a second thread, tb/offload.py) and, for comparison, CHECK=monitors (every handshake logged
+in a checking process, tb/offload.py) and, for comparison, CHECK=monitors (every handshake logged
 and compared in Python, as before issue 15).
 
 The raw rate is also taken after start-up: two runs (v/10 and v vectors), rate = the extra

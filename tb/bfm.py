@@ -25,7 +25,6 @@ from models.config import SoftmaxConfig
 
 from .build import CLOCK_PERIOD_NS
 from .codec import LogRecords, decode_hex_field, encode_expected, encode_stimulus, split_log
-from .offload import Offload
 from .protocol import CHECKS, READY_DEPTH, block_depth, in_record, mismatch_record, out_record
 
 
@@ -101,11 +100,10 @@ class _LogReader:
 class SoftmaxBfm:
     """Block-level access to the harness. One per test (it holds the test's epoch numbering)."""
 
-    def __init__(self, dut, cfg: SoftmaxConfig, check: str = "harness", offload: Offload | None = None):
+    def __init__(self, dut, cfg: SoftmaxConfig, check: str = "harness"):
         if check not in CHECKS:
             raise ValueError(f"CHECK must be one of {', '.join(CHECKS)}, got {check!r}")
         self.dut, self.cfg, self.check = dut, cfg, check
-        self.offload = offload or Offload(threaded=False)    # work that runs while the simulator does
         self.stim_path = Path(os.environ["SMX_STIM_FILE"])
         self.exp_path = Path(os.environ["SMX_EXP_FILE"])
         self.rdy_path = Path(os.environ["SMX_RDY_FILE"])
@@ -193,14 +191,13 @@ class SoftmaxBfm:
         # generous bound: every cycle of the block stalled by the ready pattern, plus a margin
         budget = int((m + int(np.sum(gaps))) / max(self.ready_fraction, 1e-3) * 4 + 2000)
         t0 = time.perf_counter()
-        with self.offload.simulating():
-            while int(d.drv_done.value) == done0:
-                try:
-                    await with_timeout(ValueChange(d.drv_done), budget * self.period_ns, "ns")
-                except TimeoutError:
-                    await self.sync()
-                    raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
-                                   f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
+        while int(d.drv_done.value) == done0:
+            try:
+                await with_timeout(ValueChange(d.drv_done), budget * self.period_ns, "ns")
+            except TimeoutError:
+                await self.sync()
+                raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
+                               f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
         self.stats["sim_wait_s"] += time.perf_counter() - t0
         sent, aborted = int(d.drv_sent.value), bool(int(d.drv_aborted.value))
         self.stats["blocks"] += 1
@@ -258,6 +255,11 @@ class SoftmaxBfm:
     def stall_counters(self) -> tuple[int, int]:
         """(cycles in_valid waited for in_ready, cycles out_valid waited for out_ready) so far."""
         return int(self.dut.stall_in.value), int(self.dut.stall_out.value)
+
+    def checker_counts(self) -> tuple[int, int]:
+        """CHECK=harness: (inputs resolved, outputs that matched) in this test so far."""
+        d = self.dut
+        return _since(d.seq_out.value, self._seq0), _since(d.n_match.value, self._match0)
 
     def collect(self) -> None:
         """Read what the recorders logged since the last call and hand it to the monitors."""
@@ -319,10 +321,9 @@ class SoftmaxBfm:
         cfg, d = self.cfg, self.dut
         _, resets = self._epochs(recs, self.out_reader)
         ev = lambda kind: [t.split() for k, _, t in recs.events if k == kind]   # noqa: E731
-        rel = lambda v, base: (int(v) - base) % (1 << 32)      # the harness's counters wrap  # noqa: E731
-        drops = [(rel(int(f[2], 16), self._seq0), int(f[3], 16), int(f[1], 16)) for f in ev("D")]
-        counts = dict(accepted=rel(d.seq_in.value, self._seq0), resolved=rel(d.seq_out.value, self._seq0),
-                      matched=rel(d.n_match.value, self._match0), drops=drops,
+        drops = [(_since(int(f[2], 16), self._seq0), int(f[3], 16), int(f[1], 16)) for f in ev("D")]
+        counts = dict(accepted=_since(d.seq_in.value, self._seq0), resolved=_since(d.seq_out.value, self._seq0),
+                      matched=_since(d.n_match.value, self._match0), drops=drops,
                       overflows=[int(f[1], 16) for f in ev("F")], resets=resets,
                       control_x=[(c, t) for k, c, t in recs.events if k == "X"])
         rows = recs.rows
@@ -342,3 +343,8 @@ class SoftmaxBfm:
             y=y, argmax=am[:, 0], unknown=unk_y, argmax_unknown=unk_a[:, 0],
             handshake_unknown=(rows[:, rec.span("handshake")] != ord("1")).any(axis=1),
             unexpected=rows[:, rec.span("unexpected")][:, 0] == ord("1"), **counts)
+
+
+def _since(v, base: int) -> int:
+    """A harness counter relative to its value at the test's start (the counters wrap)."""
+    return (int(v) - base) % (1 << 32)

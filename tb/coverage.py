@@ -157,6 +157,9 @@ class CoverageModel:
             raise ValueError(f"no coverage groups for variant '{cfg.variant}': add it to VARIANT_GROUPS")
         self.cfg, self.root, self.info = cfg, root, root + "_info"
         self.points: dict[str, BlockCoverPoint | BlockCoverCross] = {}
+        # {point: {bin: hits}}: when set, add() only counts here (a checking process's hits, added
+        # to the library's items by its parent: tb/env.py CoverageCollector)
+        self.recording: dict[str, dict] | None = None
         self.groups = (*SHARED_GROUPS, *VARIANT_GROUPS[cfg.variant])
         for g in self.groups:
             g.define(self)
@@ -171,7 +174,14 @@ class CoverageModel:
         self.points[rel] = BlockCoverCross(f"{self.root if goal else self.info}.{rel}", names, unit, ign_bins)
 
     def add(self, rel: str, counts: dict) -> None:
-        self.points[rel].add(counts)
+        if self.recording is None:
+            self.points[rel].add(counts)
+            return
+        if rel not in self.points:
+            raise KeyError(f"coverage point {rel} is not defined")
+        acc = self.recording.setdefault(rel, {})
+        for b, c in counts.items():
+            acc[b] = acc.get(b, 0) + c
 
     def sample_block(self, codes: np.ndarray, mask: np.ndarray, res: ModelResult) -> None:
         b = Block(codes, mask, res)

@@ -14,7 +14,8 @@ class CoverageCollector(uvm_component):
 
     def build_phase(self):
         self.model = coverage_model(ConfigDB().get(self, "", "CFG"))
-        off = ConfigDB().get(self, "", "OFFLOAD")     # the scoreboard's thread (tb/offload.py)
+        off = ConfigDB().get(self, "", "OFFLOAD")     # judged with the scoreboard (tb/offload.py)
+        off.register(self)
         self.pred_imp = uvm_subscriber.uvm_AnalysisImp("pred_imp", self, self.write_pred)
         self.flow_imp = uvm_subscriber.uvm_AnalysisImp("flow_imp", self, lambda f: off.run(self.write_flow, f))
         self.reset_imp = uvm_subscriber.uvm_AnalysisImp("reset_imp", self, self.model.sample_reset)
@@ -25,6 +26,17 @@ class CoverageCollector(uvm_component):
 
     def write_flow(self, f: FlowInfo) -> None:
         self.model.sample_flow(f.ready_kind, f.gap_mode, f.stall_out, f.stall_in, f.aborted, f.saturated)
+
+    # ---- in the checking process, the hits are counted, then added here at the end (tb/offload.py)
+    def offload_child(self) -> None:
+        self.model.recording = {}
+
+    def offload_state(self) -> dict:
+        return self.model.recording
+
+    def offload_merge(self, counts: dict) -> None:
+        for rel, c in counts.items():
+            self.model.add(rel, c)
 
 
 class SoftmaxEnv(uvm_env):

@@ -1,62 +1,205 @@
-"""The checking work of CHECK=harness runs while the simulator runs, not between its blocks.
+"""With CHECK=harness the scoreboard and the coverage model judge in a second process.
 
-cocotb runs Python in the simulator's thread: while Python judges a block, the simulator waits.
-With CHECK=harness the comparison itself is in the harness, so what is left for Python after a
-block (the float checks, reports and coverage sampling of the scoreboard and the coverage
-collector) does not decide what is driven next. That work is queued here and handed to one
-worker thread only while the simulator runs the next block (`simulating()` around the BFM's
-waits): the simulator holds no Python lock while it runs, so the two overlap on two cores, and
-the main thread's own Python work (stimulus, model, files) never competes with the worker for
-the interpreter lock. One worker keeps every update of the scoreboard's and the coverage model's
-state in one thread and in the order it was published; the test waits for it before the
-scoreboard's final judgement.
+cocotb runs Python in the simulator's process: while Python judges a block, the simulator waits,
+and a second thread does not help (it competes with the stimulus and the model for the one
+interpreter lock; measured in issue 15: 1/13 to 1/21 of the raw simulator). With CHECK=harness
+the comparison itself is in the harness, so what is left for Python after a block (the float
+checks, reports and coverage sampling) does not decide what is driven next. That work runs in a
+child process forked at the start of the test (`start`), so it has the test's components as they
+were built and connected: the parent sends it each published transaction (the participant, the
+method, the arguments), the child calls that method on its copy, in order. At the end (`close`)
+the child sends back each participant's state (`offload_state`), which the parent's object takes
+over (`offload_merge`); the test then judges as usual.
+
+Participants are the components whose methods are offloaded (the scoreboard, the coverage
+collector). They implement:
+  offload_child()        in the child, right after the fork (e.g. stop logging: only the parent
+                         logs, once it has the state)
+  offload_state()        in the child at close: a picklable summary of what it did
+  offload_merge(state)   in the parent at close
+
+Transport: one pipe each way; a message is pickled with numpy's arrays out of band (protocol 5)
+and written by a sender thread, so that the main thread only pickles the small header and never
+waits for the child, unless MAX_QUEUED messages are waiting (then it waits: memory stays bounded).
+The child never returns into the simulator: it leaves with os._exit, so neither cocotb nor the
+simulator's buffered files see it.
+
+Offload(process=False) calls the methods in place (CHECK=monitors, and a fallback for tests).
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Callable
+import os
+import pickle
+import queue
+import struct
+import threading
+import traceback
+from typing import Callable, Protocol
+
+MAX_QUEUED = 4                  # messages pickled but not yet written to the child
+_HEADER = struct.Struct("<QI")  # header bytes, number of out-of-band buffers
+_SIZE = struct.Struct("<Q")
+
+
+class Participant(Protocol):
+    def offload_child(self) -> None: ...
+    def offload_state(self) -> object: ...
+    def offload_merge(self, state: object) -> None: ...
+
+
+class OffloadError(RuntimeError):
+    """The checking process failed (its traceback is in the message) or died."""
+
+
+def _write_all(fd: int, parts: list) -> None:
+    views = [memoryview(p).cast("B") for p in parts if len(memoryview(p).cast("B"))]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+def _read_exact(fh, n: int) -> bytearray:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = fh.readinto(view[got:])
+        if not k:
+            raise EOFError
+        got += k
+    return buf
+
+
+def _send(fd: int, obj) -> None:
+    bufs: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+    raws = [b.raw() for b in bufs]
+    sizes = b"".join(_SIZE.pack(r.nbytes) for r in raws)
+    _write_all(fd, [_HEADER.pack(len(head), len(raws)), sizes, head, *raws])
+
+
+def _receive(fh):
+    n_head, n_bufs = _HEADER.unpack(_read_exact(fh, _HEADER.size))
+    sizes = [_SIZE.unpack_from(_read_exact(fh, _SIZE.size))[0] for _ in range(n_bufs)]
+    head = _read_exact(fh, n_head)
+    return pickle.loads(head, buffers=[_read_exact(fh, s) for s in sizes])
 
 
 class Offload:
-    def __init__(self, threaded: bool):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="smx-check") if threaded else None
-        self._pending: list[tuple[Callable, tuple]] = []
-        self._running: Future | None = None
+    def __init__(self, process: bool):
+        self.process = process
+        self.participants: list[Participant] = []
+        self._pid = 0
+        self._queue: queue.Queue | None = None
+        self._sender: threading.Thread | None = None
+        self._send_error: BaseException | None = None
+
+    @property
+    def remote(self) -> bool:
+        """True while a child judges: the participants' state in this process is not current."""
+        return self._pid != 0
+
+    def register(self, p: Participant) -> None:
+        if self.remote:
+            raise RuntimeError("Offload.register after start: the child has no copy of it")
+        self.participants.append(p)
 
     def run(self, fn: Callable, *args) -> None:
-        """fn(*args) now (not threaded), or during the next simulation wait, after everything
-        queued before it."""
-        if self._pool is None:
+        """fn(*args) now, or in the child after everything sent before it. fn is a method of a
+        registered participant."""
+        if not self.remote:
             fn(*args)
-        else:
-            self._pending.append((fn, args))
+            return
+        owner = fn.__self__
+        idx = next((i for i, p in enumerate(self.participants) if p is owner), None)
+        if idx is None:
+            raise RuntimeError(f"{fn.__qualname__}: its owner is not a registered participant")
+        if self._send_error is not None:
+            raise OffloadError(f"the checking process stopped taking work: {self._send_error}")
+        self._queue.put((idx, fn.__name__, args))
 
-    def _run_pending(self, work: list[tuple[Callable, tuple]]) -> None:
-        for fn, args in work:
-            fn(*args)
+    # ---- parent ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Fork the checking process (process mode; after the components are connected)."""
+        if not self.process or self.remote:
+            return
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                   # the child: never returns
+            os.close(to_child_w)
+            os.close(to_parent_r)
+            self._child(to_child_r, to_parent_w)
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        self._pid, self._results = pid, os.fdopen(to_parent_r, "rb")
+        self._queue = queue.Queue(MAX_QUEUED)
+        self._sender = threading.Thread(target=self._send_loop, args=(to_child_w,), name="smx-offload", daemon=True)
+        self._sender.start()
 
-    @contextmanager
-    def simulating(self):
-        """Around an await that lets the simulator run: the queued work runs meanwhile, and is
-        finished (its exceptions re-raised) before the main thread goes on."""
-        if self._pool is not None and self._pending:
-            work, self._pending = self._pending, []
-            self._running = self._pool.submit(self._run_pending, work)
+    def _send_loop(self, fd: int) -> None:
         try:
-            yield
+            while True:
+                msg = self._queue.get()
+                if msg is None:
+                    break
+                if self._send_error is None:
+                    _send(fd, msg)
+        except BaseException as e:                      # noqa: BLE001 (the child is gone, or a message
+            self._send_error = e                        # does not pickle): reported by run() and close()
+            while self._queue.get() is not None:       # let run() callers go on until close
+                pass
         finally:
-            self.settle()
-
-    def settle(self) -> None:
-        if self._running is not None:
-            running, self._running = self._running, None
-            running.result()
+            os.close(fd)
 
     def close(self) -> None:
-        """Everything queued has run (the end of a test)."""
-        self.settle()
-        work, self._pending = self._pending, []
-        self._run_pending(work)
-        if self._pool is not None:
-            self._pool.shutdown()
+        """Everything sent has run; the participants here hold the child's state."""
+        if not self.remote:
+            return
+        self._queue.put(None)
+        self._sender.join()
+        pid, self._pid = self._pid, 0
+        try:
+            ok, payload = _receive(self._results)
+        except EOFError:
+            ok, payload = False, "it exited without reporting (killed, or crashed in native code?)"
+        finally:
+            self._results.close()
+            _, status = os.waitpid(pid, 0)
+        if self._send_error is not None:
+            raise OffloadError(f"sending work to the checking process failed: {self._send_error!r}")
+        if not ok:
+            raise OffloadError(f"the checking process (pid {pid}, exit status {status}) failed:\n{payload}")
+        for p, state in zip(self.participants, payload):
+            p.offload_merge(state)
+
+    # ---- child ----------------------------------------------------------------------------------
+    def _child(self, rfd: int, wfd: int) -> None:
+        error = None
+        try:
+            for p in self.participants:
+                p.offload_child()
+        except BaseException:                           # noqa: BLE001 (reported to the parent)
+            error = traceback.format_exc()
+        with os.fdopen(rfd, "rb") as fh:
+            while True:                                 # after a failure: read on, so the parent never blocks
+                try:
+                    idx, name, args = _receive(fh)
+                except EOFError:
+                    break
+                if error is None:
+                    try:
+                        getattr(self.participants[idx], name)(*args)
+                    except BaseException:               # noqa: BLE001
+                        error = traceback.format_exc()
+        try:
+            reply = (True, [p.offload_state() for p in self.participants]) if error is None else (False, error)
+        except BaseException:                           # noqa: BLE001
+            reply = (False, traceback.format_exc())
+        try:
+            _send(wfd, reply)
+        finally:
+            os._exit(0 if reply[0] else 1)

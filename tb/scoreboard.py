@@ -84,6 +84,11 @@ class Scoreboard(uvm_component):
                                                           lambda o: off.run(self.write_checked, o))
         self.pred_ap = uvm_analysis_port("pred_ap", self)        # (codes, mask, ModelResult)
         self.reset_ap = uvm_analysis_port("reset_ap", self)      # inputs lost in flight at a reset
+        off.register(self)
+        self._quiet = False            # in the checking process: the parent logs the details
+        # the judging state: everything assigned from here to the end of build_phase, which the
+        # checking process hands back to this object at the end (offload_state / offload_merge)
+        before = set(vars(self))
         self.ins, self.outs, self.sent, self.observed = _Fifo(), _Fifo(), _Fifo(), _Fifo()
         self._prev = None              # (y, argmax) expected of the input paired last
         self.sources: list[str] = []
@@ -94,7 +99,22 @@ class Scoreboard(uvm_component):
         self.mismatches = 0
         self.value_argmax_disagree = 0
         self.quant_saturated = 0
-        self.acc = defaultdict(lambda: defaultdict(list))        # per source: metric -> arrays
+        self.acc = defaultdict(_metric_lists)                    # per source: metric -> arrays
+        self._state_keys = tuple(sorted(set(vars(self)) - before))
+
+    # ---- CHECK=harness: judged in the checking process (tb/offload.py) -----------------------------
+    def offload_child(self) -> None:
+        self._quiet = True
+
+    def offload_state(self) -> dict:
+        return {k: getattr(self, k) for k in self._state_keys}
+
+    def offload_merge(self, state: dict) -> None:
+        known = len(self.details)
+        for k, v in state.items():
+            setattr(self, k, v)
+        for msg in self.details[known:]:
+            self.logger.error(msg)
 
     # ---- inputs from the monitors and the driver ------------------------------------------------
     # The driver's items and the input monitor's observations are paired in order, whichever
@@ -369,7 +389,8 @@ class Scoreboard(uvm_component):
         if len(self.details) < MAX_DETAILS:
             msg = f"[{kind}] {what} ({count} vector(s) in this read)" + (f"\n{detail}" if detail else "")
             self.details.append(msg)
-            self.logger.error(msg)
+            if not self._quiet:
+                self.logger.error(msg)
 
     # ---- end of test ------------------------------------------------------------------------------
     def protocol_error(self, what: str) -> None:
@@ -449,6 +470,10 @@ class Scoreboard(uvm_component):
         if self.errors:
             raise CheckError(f"scoreboard: {sum(self.errors.values())} error(s) {dict(self.errors)}; "
                              f"seed {self.seed}; rerun: {self.rerun}")
+
+
+def _metric_lists() -> defaultdict:
+    return defaultdict(list)       # a named factory: the state pickles (tb/offload.py)
 
 
 def _known(v) -> str:

@@ -80,8 +80,23 @@ class VectorBlock(uvm_sequence_item):
     def __len__(self) -> int:
         return len(self.codes)
 
+    def __reduce__(self):
+        # pickled as its data (CHECK=harness sends items to the checking process, tb/offload.py):
+        # the sequencer's hand-shake state (events, waiting coroutines) stays with the simulator
+        data = {k: v for k, v in vars(self).items() if k in _ITEM_DATA}
+        return _rebuilt_block, (self.get_name(), data)
+
     def __str__(self) -> str:
         return f"{self.get_name()}: {len(self)} vectors from {self.source} (gaps: {self.gap_mode})"
+
+
+_ITEM_DATA = frozenset(vars(VectorBlock("fields"))) - frozenset(vars(uvm_sequence_item("fields")))
+
+
+def _rebuilt_block(name: str, data: dict) -> VectorBlock:
+    it = VectorBlock(name)
+    vars(it).update(data)
+    return it
 
 
 # ---- helpers ------------------------------------------------------------------------------------
