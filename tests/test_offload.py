@@ -4,10 +4,12 @@ test with its traceback, never pass silently or hang."""
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 
+import tb.offload
 from tb.offload import Offload, OffloadError
 
 
@@ -26,6 +28,9 @@ class Tally:
 
     def die(self) -> None:
         os._exit(3)
+
+    def hang(self) -> None:
+        time.sleep(3600)
 
     def offload_child(self) -> None:
         self.in_child = True
@@ -99,3 +104,13 @@ def test_only_registered_participants_can_offload():
     with pytest.raises(RuntimeError, match="after start"):
         off2, _ = started()
         off2.register(Tally())
+
+
+def test_a_child_that_hangs_is_killed_and_reported(monkeypatch):
+    monkeypatch.setattr(tb.offload, "STALL_S", 0.5)
+    off, t = started()
+    off.run(t.hang)
+    with pytest.raises(OffloadError, match="no progress|no work"):
+        for _ in range(20):
+            off.run(t.add, np.ones(100_000))
+        off.close()
