@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 RTL_DIR = REPO / "rtl"
 HARNESS = REPO / "tb" / "hdl" / "softmax_harness.v"
 MUTANT_SHIM = REPO / "tb" / "hdl" / "smx_mutant.v"
+# the harness's block reader under Verilator (`ifdef VERILATOR in load_block); DPI-C
+BLOCK_LOADER = REPO / "tb" / "hdl" / "smx_block_loader.cpp"
 TOPLEVEL = "softmax_harness"
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
@@ -199,9 +201,13 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
     table_dir, hdr_dir = _write_tables(cfg, bdir.parent)
     sources = rtl_sources() + ([MUTANT_SHIM] if mutant else []) + [HARNESS]
     defines = {"SMX_MUTANT": int(mutant)} if mutant else {}
-    build_args = list(tool.build_args) + (list(tool.coverage_args) if coverage else [])
+    # C++ goes in build_args: the cocotb runner takes only HDL files as sources, and verilator
+    # compiles a .cpp named anywhere on its command line
+    dpi_sources = [BLOCK_LOADER] if tool.dpi_c else []
+    build_args = (list(tool.build_args) + (list(tool.coverage_args) if coverage else [])
+                  + [str(p) for p in dpi_sources])
 
-    digest = file_digest(sources + sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"])
+    digest = file_digest(sources + dpi_sources + sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"])
     digest = hashlib.sha256((digest + json.dumps([sim, build_args, waves, defines, tool.make_flags])).encode()).hexdigest()
     with locked(bdir.parent / f".{bdir.name}.lock"):
         stamp = bdir / ".smx_build_stamp"

