@@ -54,10 +54,13 @@ class OffloadError(RuntimeError):
     """The checking process failed (its traceback is in the message) or died."""
 
 
+_IOV_MAX = os.sysconf("SC_IOV_MAX")          # buffers one writev takes (a state has thousands)
+
+
 def _write_all(fd: int, parts: list) -> None:
     views = [memoryview(p).cast("B") for p in parts if len(memoryview(p).cast("B"))]
     while views:
-        n = os.writev(fd, views)
+        n = os.writev(fd, views[:_IOV_MAX])
         while views and n >= len(views[0]):
             n -= len(views[0])
             views.pop(0)
@@ -214,7 +217,10 @@ class Offload:
             reply = (True, [p.offload_state() for p in self.participants]) if error is None else (False, error)
         except BaseException:                           # noqa: BLE001
             reply = (False, traceback.format_exc())
+        status = 0 if reply[0] else 1
         try:
             _send(wfd, reply)
+        except BaseException:                           # noqa: BLE001 (the parent sees EOF and the status)
+            status = 2
         finally:
-            os._exit(0 if reply[0] else 1)
+            os._exit(status)

@@ -34,8 +34,9 @@ CHECKS = ("harness", "monitors")
 
 def block_depth(n: int) -> int:
     """The harness's stimulus memory, in vectors (the largest block): big blocks amortise the
-    per-block Python work; N = 1000 words are 13 kbit wide, so fewer of them."""
-    return 4096 if n <= 64 else 1024
+    per-block work (about 3 ms of Python and numpy call overhead per block); N = 1000 words are
+    13 kbit wide, so fewer of them."""
+    return 16384 if n <= 16 else 4096 if n <= 64 else 1024
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class SmxTest(uvm_test):
             # the DUT stopped responding: report it with everything seen so far
             self.bfm.collect()
             stopped = str(e)
+        self.bfm.close()
         self.offload.close()            # the scoreboard's and coverage's work has all run, here
         if stopped:
             self.env.scoreboard.protocol_error(stopped)

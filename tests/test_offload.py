@@ -17,7 +17,10 @@ class Tally:
     """A participant: sums what it is sent, and says where it ran."""
 
     def __init__(self):
-        self.sums, self.pid, self.in_child = [], os.getpid(), False
+        self.sums, self.kept, self.pid, self.in_child = [], [], os.getpid(), False
+
+    def keep(self, a: np.ndarray) -> None:
+        self.kept.append(a)
 
     def add(self, a: np.ndarray) -> None:
         self.sums.append(int(a.sum()))
@@ -36,10 +39,10 @@ class Tally:
         self.in_child = True
 
     def offload_state(self) -> dict:
-        return {"sums": self.sums, "pid": self.pid, "in_child": self.in_child}
+        return {"sums": self.sums, "kept": self.kept, "pid": self.pid, "in_child": self.in_child}
 
     def offload_merge(self, state: dict) -> None:
-        self.sums, self.pid, self.in_child = state["sums"], state["pid"], state["in_child"]
+        self.sums, self.kept, self.pid, self.in_child = state["sums"], state["kept"], state["pid"], state["in_child"]
 
 
 def started() -> tuple[Offload, Tally]:
@@ -59,6 +62,14 @@ def test_work_runs_in_the_child_in_order_and_its_state_comes_back():
     assert not off.remote
     assert t.sums == [100_000 * i for i in range(40)]
     assert t.in_child and t.pid != os.getpid()
+
+
+def test_a_state_of_many_arrays_comes_back():
+    off, t = started()
+    for i in range(3000):                      # more buffers than one writev takes (IOV_MAX 1024)
+        off.run(t.keep, np.full(3, i))
+    off.close()
+    assert len(t.kept) == 3000 and all(int(a[0]) == i for i, a in enumerate(t.kept))
 
 
 def test_inline_mode_runs_at_once():

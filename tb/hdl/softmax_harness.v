@@ -3,9 +3,10 @@
 //
 // Python (tb/bfm.py) works per block, never per cycle:
 //   * driver: it writes a block of vectors to the stimulus file and bumps drv_req; the harness
-//     loads the file with $fread (binary: each word big-endian in whole bytes, tb/codec.py) and
-//     presents the vectors on the valid/ready interface,
-//     with the idle gap stored beside each vector; drv_done counts finished blocks.
+//     loads the file (binary: each word big-endian in whole bytes, tb/codec.py; read with
+//     $fread, or with the DPI-C loader tb/hdl/smx_block_loader.cpp when built by Verilator) and
+//     presents the vectors on the valid/ready interface, with the idle gap stored beside each
+//     vector; drv_done counts finished blocks.
 //   * ready generator: a pattern file of out_ready bits, reloaded when rdy_req changes and
 //     replayed cyclically.
 //   * checking, two ways (chk_mode, set by Python before its first reset; tb/protocol.py):
