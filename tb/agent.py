@@ -14,7 +14,7 @@ from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_dri
 
 from models.datapath import ModelResult
 
-from .bfm import InObservation, OutObservation, SoftmaxBfm
+from .bfm import BlockFiles, InObservation, OutObservation, SoftmaxBfm
 from .flow import READY_KINDS
 from .protocol import READY_DEPTH
 from .sequences import VectorBlock
@@ -26,6 +26,14 @@ class Prediction(NamedTuple):
     y: np.ndarray              # expected outputs (from the reference MODEL chose)
     argmax: np.ndarray
     split: np.ndarray          # bool [M]: MODEL=fxp only, rows where the two models differ
+
+
+@dataclass
+class Prepared:
+    """What the driver needs to send an item: the model's answer (CHECK=harness) and the block's
+    files. Driver.prepare makes it; a sequence may make it ahead (tb/offload.ahead)."""
+    prediction: Prediction | None
+    files: BlockFiles
 
 
 @dataclass
@@ -67,15 +75,22 @@ class Driver(uvm_driver):
     def set_ready_kind(self, kind: str) -> None:
         self.ready_kind = kind
 
+    def prepare(self, item: VectorBlock) -> VectorBlock:
+        """The item with its Prepared (pure: sequences run it ahead in another process)."""
+        pred = self.predict(item.codes, item.mask) if self.bfm.check == "harness" else None
+        files = self.bfm.encode_block(item.codes, item.mask, item.gaps, None if pred is None else (pred.y, pred.argmax))
+        item.prepared = Prepared(pred, files)
+        return item
+
     async def run_phase(self):
         while True:
             item = await self.seq_item_port.get_next_item()
-            pred = self.predict(item.codes, item.mask) if self.bfm.check == "harness" else None
+            prep = (item.prepared or self.prepare(item).prepared)
+            item.prepared = None            # sent: the files need not travel further
             before = self.bfm.stall_counters()
-            accepted, aborted = await self.bfm.drive_block(item.codes, item.mask, item.gaps,
-                                                           None if pred is None else (pred.y, pred.argmax))
+            accepted, aborted = await self.bfm.drive_block(prep.files)
             after = self.bfm.stall_counters()
-            self.sent_ap.write(Sent(item, accepted, pred))
+            self.sent_ap.write(Sent(item, accepted, prep.prediction))
             self.flow_ap.write(FlowInfo(
                 vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
                 ready_kind=self.ready_kind,

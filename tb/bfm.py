@@ -78,6 +78,15 @@ class CheckedObservation:
     resets: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BlockFiles:
+    """A block as the harness reads it (tb/codec.py)."""
+    vectors: int
+    idle_cycles: int              # the gaps' sum
+    stim: bytes
+    expected: bytes | None        # CHECK=harness: the model's output words
+
+
 class _BlockFile:
     """A file the harness reads blocks from, rewritten in place for each block: creating or
     truncating the file every block cost about 160 us on this machine's ext4, rewriting it in
@@ -192,31 +201,41 @@ class SoftmaxBfm:
         d.rdy_req.value = int(d.rdy_req.value) + 1
 
     # ---- input side ---------------------------------------------------------------------------
-    async def drive_block(self, codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray,
-                          expected: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, bool]:
-        """Present a block; returns (vectors accepted, aborted by a reset). With CHECK=harness,
-        expected = (y [M, N], argmax [M]) of the model for every vector of the block. The caller
-        collects the recorders afterwards (so that it can publish what it sent first)."""
+    def encode_block(self, codes: np.ndarray, mask: np.ndarray, gaps: np.ndarray,
+                     expected: tuple[np.ndarray, np.ndarray] | None = None) -> BlockFiles:
+        """A block's files (pure: a sequence may encode ahead, in another process). With
+        CHECK=harness, expected = (y [M, N], argmax [M]) of the model for every vector."""
         m = len(codes)
         if not 1 <= m <= block_depth(self.cfg.n):
             raise ValueError(f"a block holds 1..{block_depth(self.cfg.n)} vectors, got {m}")
         if (expected is not None) != (self.check == "harness"):
             raise ValueError(f"CHECK={self.check}: expected outputs are "
                              f"{'required' if self.check == 'harness' else 'not taken'} with a block")
-        for cb in self.block_listeners:
-            cb(m)
-        self.stim_file.write(encode_stimulus(codes, mask, gaps, self.cfg.width))
+        exp = None
         if expected is not None:
             ey, eam = expected
             if len(ey) != m:
                 raise ValueError(f"{len(ey)} expected outputs for a block of {m} vectors")
-            self.exp_file.write(encode_expected(ey, eam, self.cfg.out_width, self.cfg.argmax_width))
+            exp = encode_expected(ey, eam, self.cfg.out_width, self.cfg.argmax_width)
+        return BlockFiles(m, int(np.sum(gaps)), encode_stimulus(codes, mask, gaps, self.cfg.width), exp)
+
+    async def drive_block(self, files: BlockFiles) -> tuple[int, bool]:
+        """Present a block; returns (vectors accepted, aborted by a reset). The caller collects
+        the recorders afterwards (so that it can publish what it sent first)."""
+        m = files.vectors
+        if (files.expected is not None) != (self.check == "harness"):
+            raise ValueError(f"CHECK={self.check}: a block encoded for the other checker")
+        for cb in self.block_listeners:
+            cb(m)
+        self.stim_file.write(files.stim)
+        if files.expected is not None:
+            self.exp_file.write(files.expected)
         d = self.dut
         done0 = int(d.drv_done.value)
         d.drv_count.value = m
         d.drv_req.value = int(d.drv_req.value) + 1
         # generous bound: every cycle of the block stalled by the ready pattern, plus a margin
-        budget = int((m + int(np.sum(gaps))) / max(self.ready_fraction, 1e-3) * 4 + 2000)
+        budget = int((m + files.idle_cycles) / max(self.ready_fraction, 1e-3) * 4 + 2000)
         t0 = time.perf_counter()
         while int(d.drv_done.value) == done0:
             try:

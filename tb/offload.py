@@ -28,6 +28,7 @@ Offload(process=False) calls the methods in place (CHECK=monitors, and a fallbac
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import queue
@@ -36,8 +37,9 @@ import signal
 import struct
 import threading
 import traceback
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
+T = TypeVar("T")
 MAX_QUEUED = 4                  # messages pickled but not yet written to the child
 STALL_S = 600.0                 # the child taking no work (or not answering) this long is an error
 _HEADER = struct.Struct("<QI")  # header bytes, number of out-of-band buffers
@@ -77,6 +79,40 @@ def _read_exact(fh, n: int) -> bytearray:
             raise EOFError
         got += k
     return buf
+
+
+# the parent's ends of the pipes of the live helper processes: a later fork closes them in its
+# child, so that a helper's end of file comes when the parent closes its end, not when every
+# other helper has exited too
+_PARENT_FDS: set[int] = set()
+_F_SETPIPE_SZ = 1031
+
+
+def _fork_with_pipes() -> tuple[int, int, int]:
+    """Fork with a pipe each way: (pid, read fd, write fd) of this side (pid 0 in the child)."""
+    down, up = os.pipe(), os.pipe()
+    for r, w in (down, up):
+        try:
+            fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)  # fewer switches per block (best effort)
+        except OSError:
+            pass
+    pid = os.fork()
+    if pid == 0:
+        for fd in _PARENT_FDS:
+            os.close(fd)
+        _PARENT_FDS.clear()
+        os.close(down[1])
+        os.close(up[0])
+        return 0, down[0], up[1]
+    os.close(down[0])
+    os.close(up[1])
+    _PARENT_FDS.update((up[0], down[1]))
+    return pid, up[0], down[1]
+
+
+def _close_parent_fd(fd: int) -> None:
+    _PARENT_FDS.discard(fd)
+    os.close(fd)
 
 
 def _send(fd: int, obj) -> None:
@@ -137,18 +173,12 @@ class Offload:
         """Fork the checking process (process mode; after the components are connected)."""
         if not self.process or self.remote:
             return
-        to_child_r, to_child_w = os.pipe()
-        to_parent_r, to_parent_w = os.pipe()
-        pid = os.fork()
+        pid, rfd, wfd = _fork_with_pipes()
         if pid == 0:                                   # the child: never returns
-            os.close(to_child_w)
-            os.close(to_parent_r)
-            self._child(to_child_r, to_parent_w)
-        os.close(to_child_r)
-        os.close(to_parent_w)
-        self._pid, self._results = pid, os.fdopen(to_parent_r, "rb")
+            self._child(rfd, wfd)
+        self._pid, self._results = pid, os.fdopen(rfd, "rb")
         self._queue = queue.Queue(MAX_QUEUED)
-        self._sender = threading.Thread(target=self._send_loop, args=(to_child_w,), name="smx-offload", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, args=(wfd,), name="smx-offload", daemon=True)
         self._sender.start()
 
     def _send_loop(self, fd: int) -> None:
@@ -164,7 +194,7 @@ class Offload:
             while self._queue.get() is not None:       # let run() callers go on until close
                 pass
         finally:
-            os.close(fd)
+            _close_parent_fd(fd)
 
     def close(self) -> None:
         """Everything sent has run; the participants here hold the child's state."""
@@ -185,6 +215,7 @@ class Offload:
         except EOFError:
             ok, payload = False, "it exited without reporting (killed, or crashed in native code?)"
         finally:
+            _PARENT_FDS.discard(self._results.fileno())
             self._results.close()
             _, status = os.waitpid(pid, 0)
         if self._send_error is not None:
@@ -224,3 +255,60 @@ class Offload:
             status = 2
         finally:
             os._exit(status)
+
+
+# ---- items made ahead ---------------------------------------------------------------------------
+
+def ahead(items: Iterator[T], prepare: Callable[[T], T]) -> Iterator[T]:
+    """`prepare(item)` for every item of `items`, made in a forked process one item ahead of the
+    consumer: while the simulator runs a block, the next one is generated, quantised, predicted
+    and encoded beside it (the simulator's process holds the interpreter lock while it simulates,
+    so a thread could not). The items arrive in order; a failure there is raised here with its
+    traceback. Both functions must be pure (the child's copies of the objects change, not ours)."""
+    pid, rfd, wfd = _fork_with_pipes()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            for it in items:
+                _send(wfd, (True, prepare(it)))
+            _send(wfd, (True, _END))
+            status = 0
+        except BrokenPipeError:                         # the consumer stopped early
+            status = 0
+        except BaseException:                           # noqa: BLE001 (reported to the parent)
+            try:
+                _send(wfd, (False, traceback.format_exc()))
+            except BaseException:                       # noqa: BLE001
+                pass
+            status = 1
+        os._exit(status)
+    _close_parent_fd(wfd)
+    fh = os.fdopen(rfd, "rb")
+    finished = False
+    try:
+        while True:
+            if not select.select([fh], [], [], STALL_S)[0]:
+                raise OffloadError(f"the process making the items (pid {pid}) sent nothing for {STALL_S:.0f} s")
+            try:
+                ok, msg = _receive(fh)
+            except EOFError:
+                raise OffloadError(f"the process making the items (pid {pid}) exited without finishing") from None
+            if not ok:
+                raise OffloadError(f"making the items failed (pid {pid}):\n{msg}")
+            if isinstance(msg, _End):
+                finished = True
+                return
+            yield msg
+    finally:
+        _PARENT_FDS.discard(rfd)
+        fh.close()
+        if not finished:                                # stopped early, or the child failed
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+class _End:
+    """The end of the items (a class, so that it survives pickling as itself)."""
+
+
+_END = _End()

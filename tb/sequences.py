@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from pyuvm import uvm_sequence, uvm_sequence_item
@@ -17,6 +18,7 @@ from models.dumps import open_dump_arg, pad_to
 from models.quantize import QuantReport, quantize
 
 from .codec import GAP_MAX
+from .offload import ahead
 from .flow import GAP_KINDS
 
 
@@ -39,6 +41,7 @@ class VectorBlock(uvm_sequence_item):
         self.quant: QuantReport | None = None
         self.source = ""
         self.gap_mode = "none"
+        self.prepared = None    # tb.agent.Prepared: the model's answer and the block files, once made
 
     @classmethod
     def make(cls, cfg: SoftmaxConfig, mask, kinds, source: str, gaps, gap_mode: str, rows=None, *,
@@ -332,6 +335,9 @@ class SeqKnobs:
     seed: int
     block: int = 1024
     gap_modes: tuple[str, ...] = ("none",)
+    # the driver's Driver.prepare: when set, the items are made and prepared one ahead in another
+    # process (tb/offload.ahead) while the simulator runs the current one
+    prepare: Callable | None = None
 
 
 @dataclass
@@ -367,19 +373,24 @@ class BlockSequence(uvm_sequence):
             self._gap_queue = list(self.rng.permutation(self.knobs.gap_modes))
         return str(self._gap_queue.pop())
 
-    async def body(self):
+    def items(self):
+        """The items, in order: the Parts cut into blocks, quantised, with their gaps."""
         cfg = self.knobs.cfg
         for i, p in enumerate(self.blocks()):
             for lo in range(0, len(p), self.knobs.block):
                 hi = min(len(p), lo + self.knobs.block)
                 mode = self.next_gap_mode()
                 cut = (lambda a: None if a is None else a[lo:hi])  # noqa: E731
-                item = VectorBlock.make(cfg, p.mask[lo:hi], p.kinds[lo:hi], p.source,
-                                        make_gaps(self.rng, hi - lo, mode), mode, cut(p.rows),
-                                        x=cut(p.x), codes=cut(p.codes), name=f"{self.get_name()}_{i}")
-                await self.start_item(item)
-                await self.finish_item(item)
-                self.sent += hi - lo
+                yield VectorBlock.make(cfg, p.mask[lo:hi], p.kinds[lo:hi], p.source,
+                                       make_gaps(self.rng, hi - lo, mode), mode, cut(p.rows),
+                                       x=cut(p.x), codes=cut(p.codes), name=f"{self.get_name()}_{i}")
+
+    async def body(self):
+        items = self.items() if self.knobs.prepare is None else ahead(self.items(), self.knobs.prepare)
+        for item in items:
+            await self.start_item(item)
+            await self.finish_item(item)
+            self.sent += len(item)
 
 
 class RandomSequence(BlockSequence):

@@ -50,8 +50,10 @@ class SmxTest(uvm_test):
         self.env = SoftmaxEnv("env", self)
 
     def seq_knobs(self) -> SeqKnobs:
+        # with the checking process (CHECK=harness), items are also made one ahead in a process
         return SeqKnobs(self.cfg, self.seed, block=int(self.knobs.get("block", 1024)),
-                        gap_modes=tuple(self.knobs.get("gap_modes", self.gap_modes)))
+                        gap_modes=tuple(self.knobs.get("gap_modes", self.gap_modes)),
+                        prepare=self.env.agent.driver.prepare if self.offload.process else None)
 
     async def stimulus(self) -> None:
         raise NotImplementedError

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tb.offload
-from tb.offload import Offload, OffloadError
+from tb.offload import Offload, OffloadError, ahead
 
 
 class Tally:
@@ -112,9 +112,10 @@ def test_only_registered_participants_can_offload():
     with pytest.raises(RuntimeError, match="not a registered participant"):
         off.run(Tally().add, np.ones(1))
     off.close()
+    off2, _ = started()
     with pytest.raises(RuntimeError, match="after start"):
-        off2, _ = started()
         off2.register(Tally())
+    off2.close()
 
 
 def test_a_child_that_hangs_is_killed_and_reported(monkeypatch):
@@ -125,3 +126,40 @@ def test_a_child_that_hangs_is_killed_and_reported(monkeypatch):
         for _ in range(20):
             off.run(t.add, np.ones(100_000))
         off.close()
+
+
+# ---- items made ahead (tb/offload.ahead) ----------------------------------------------------------
+
+def numbered(k: int, fail_at: int | None = None):
+    for i in range(k):
+        if i == fail_at:
+            raise ValueError(f"planted failure at item {i}")
+        yield np.full(50_000, i, np.int64)          # 400 kB each: more than a pipe holds
+
+
+def stamped(a: np.ndarray) -> tuple[int, int, int]:
+    return int(a[0]), int(a.sum()), os.getpid()
+
+
+def test_items_are_made_in_another_process_in_order():
+    got = list(ahead(numbered(12), stamped))
+    assert [g[0] for g in got] == list(range(12))
+    assert all(s == 50_000 * i for i, s, _ in got)
+    assert {pid for *_, pid in got} != {os.getpid()} and len({pid for *_, pid in got}) == 1
+
+
+def test_a_failure_making_the_items_is_raised_with_its_traceback():
+    got = []
+    with pytest.raises(OffloadError, match="(?s)planted failure at item 3"):
+        for g in ahead(numbered(8, fail_at=3), stamped):
+            got.append(g[0])
+    assert got == [0, 1, 2]                          # the items before it arrived, in order
+
+
+def test_stopping_early_ends_the_maker():
+    it = ahead(numbered(1000), stamped)
+    first, _, maker = next(it)
+    assert first == 0
+    it.close()                                       # the maker is blocked writing: killed, reaped
+    with pytest.raises(ChildProcessError):
+        os.waitpid(maker, os.WNOHANG)                # not left behind
