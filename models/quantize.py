@@ -90,9 +90,10 @@ def _report(cfg: SoftmaxConfig, x: np.ndarray, codes: np.ndarray, high: np.ndarr
     live = np.ones(x.shape, bool) if mask is None else np.asarray(mask, bool)
     high, low = high & live, low & live
     sat = high | low
-    rows = int(sat.reshape(-1, x.shape[-1]).any(axis=1).sum()) if x.size else 0
-    err = np.abs(x - codes * 2.0 ** -cfg.in_frac_bits)[live & ~sat]
+    rows = int(np.count_nonzero(sat.reshape(-1, x.shape[-1]).any(axis=1))) if x.size else 0
+    # maxima of |.| over the selected values: the others multiplied by 0 (x is finite), no gather
+    err = np.abs(x - codes * 2.0 ** -cfg.in_frac_bits) * (live & ~sat)
     return QuantReport(
-        values=int(live.sum()), saturated_high=int(high.sum()), saturated_low=int(low.sum()),
-        rows_saturated=rows, max_abs_input=float(np.abs(x[live]).max()) if live.any() else 0.0,
-        max_abs_error=float(err.max()) if err.size else 0.0)
+        values=int(np.count_nonzero(live)), saturated_high=int(np.count_nonzero(high)),
+        saturated_low=int(np.count_nonzero(low)), rows_saturated=rows,
+        max_abs_input=float((np.abs(x) * live).max(initial=0.0)), max_abs_error=float(err.max(initial=0.0)))

@@ -57,6 +57,10 @@ class VectorBlock(uvm_sequence_item):
         from_x = np.zeros(m, bool) if x is None else ~np.isnan(np.asarray(x, np.float64)).any(axis=1)
         if codes is None and not from_x.all():
             raise ValueError("VectorBlock.make: rows without floats need codes")
+        if x is not None and from_x.all():     # the common case: every row quantised, no gathers
+            it.x = np.array(x, np.float64)
+            it.codes, it.quant = quantize(cfg, it.x, it.mask)
+            return it._finish(gaps, kinds, source, gap_mode, rows)
         it.codes = np.zeros(it.mask.shape, np.int64)
         it.x = np.zeros(it.mask.shape, np.float64)
         if (~from_x).any():
@@ -73,12 +77,15 @@ class VectorBlock(uvm_sequence_item):
             it.quant = QuantReport(values=0, saturated_high=0, saturated_low=0, rows_saturated=0,
                                    max_abs_input=float(np.abs(live).max()) if live.size else 0.0,
                                    max_abs_error=0.0)
-        it.gaps = np.asarray(gaps, np.int64)
-        it.kinds = np.asarray(kinds)
-        it.source = source
-        it.gap_mode = gap_mode
-        it.rows = np.full(m, -1, np.int64) if rows is None else np.asarray(rows, np.int64)
-        return it
+        return it._finish(gaps, kinds, source, gap_mode, rows)
+
+    def _finish(self, gaps, kinds, source: str, gap_mode: str, rows) -> VectorBlock:
+        self.gaps = np.asarray(gaps, np.int64)
+        self.kinds = np.asarray(kinds)
+        self.source = source
+        self.gap_mode = gap_mode
+        self.rows = np.full(len(self.mask), -1, np.int64) if rows is None else np.asarray(rows, np.int64)
+        return self
 
     def __len__(self) -> int:
         return len(self.codes)
