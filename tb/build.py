@@ -207,16 +207,22 @@ def prepare(cfg: SoftmaxConfig, sim: str, coverage: bool = False, waves: bool = 
     build_args = (list(tool.build_args) + (list(tool.coverage_args) if coverage else [])
                   + [str(p) for p in dpi_sources])
 
+    options = json.dumps([sim, build_args, waves, defines, tool.make_flags])
     digest = file_digest(sources + dpi_sources + sorted(table_dir.iterdir()) + [hdr_dir / "softmax_harness_cfg.vh"])
-    digest = hashlib.sha256((digest + json.dumps([sim, build_args, waves, defines, tool.make_flags])).encode()).hexdigest()
+    digest = hashlib.sha256((digest + options).encode()).hexdigest()
     with locked(bdir.parent / f".{bdir.name}.lock"):
-        stamp = bdir / ".smx_build_stamp"
+        stamp, built_with = bdir / ".smx_build_stamp", bdir / ".smx_build_options"
         if stamp.is_file() and stamp.read_text() == digest:
             return Build(cfg, sim, bdir, table_dir, coverage, waves, mutant)
         from cocotb_tools.runner import get_runner
         if stamp.is_file():
             stamp.unlink()
+        # make rebuilds what changed, but does not see its own flags change (OPT_FAST, say):
+        # other options start from an empty directory
+        if bdir.is_dir() and (not built_with.is_file() or built_with.read_text() != options):
+            shutil.rmtree(bdir)
         bdir.mkdir(parents=True, exist_ok=True)
+        built_with.write_text(options)
         log(f"building {cfg.name} on {sim} in {bdir}")
         try:
             with _make_flags(tool.make_flags):
