@@ -1,30 +1,33 @@
-"""With CHECK=harness the scoreboard and the coverage model judge in a second process.
+"""Python work beside the simulator, in forked processes (CHECK=harness).
 
-cocotb runs Python in the simulator's process: while Python judges a block, the simulator waits,
-and a second thread does not help (it competes with the stimulus and the model for the one
-interpreter lock; measured in issue 15: 1/13 to 1/21 of the raw simulator). With CHECK=harness
-the comparison itself is in the harness, so what is left for Python after a block (the float
-checks, reports and coverage sampling) does not decide what is driven next. That work runs in a
-child process forked at the start of the test (`start`), so it has the test's components as they
-were built and connected: the parent sends it each published transaction (the participant, the
-method, the arguments), the child calls that method on its copy, in order. At the end (`close`)
-the child sends back each participant's state (`offload_state`), which the parent's object takes
-over (`offload_merge`); the test then judges as usual.
+cocotb runs Python in the simulator's process and keeps the interpreter lock while the
+simulator runs, so a Python thread does not run beside a block (measured: a spinning thread
+slowed the bare block loop from 460 k to 288 k vectors/s and barely advanced; the checks on a
+worker thread gave 1/13 to 1/21 of the raw simulator). Two kinds of work need not be in the
+simulator's process, and run in processes forked from it, so that they have the test's objects
+as they were built and connected:
 
-Participants are the components whose methods are offloaded (the scoreboard, the coverage
-collector). They implement:
-  offload_child()        in the child, right after the fork (e.g. stop logging: only the parent
-                         logs, once it has the state)
-  offload_state()        in the child at close: a picklable summary of what it did
-  offload_merge(state)   in the parent at close
+* `Offload`: the judging. With CHECK=harness the comparison itself is in the harness, so what is
+  left for Python after a block (the float checks, reports and coverage sampling) does not decide
+  what is driven next. A checking process is forked at the start of the test (`start`); the
+  parent sends it each published transaction (the participant, the method, the arguments), the
+  child calls that method on its copy, in order. At the end (`close`) the child sends back each
+  participant's state (`offload_state`), which the parent's object takes over (`offload_merge`);
+  the test then judges as usual. Participants (the scoreboard, the coverage collector) implement
+      offload_child()        in the child, right after the fork (e.g. stop logging: only the
+                             parent logs, once it has the state)
+      offload_state()        in the child at close: a picklable summary of what it did
+      offload_merge(state)   in the parent at close
+  Offload(process=False) calls the methods in place (CHECK=monitors).
+* `ahead`: a sequence's items, made one ahead (generated, quantised, predicted by the model,
+  encoded) while the simulator runs the current one.
 
-Transport: one pipe each way; a message is pickled with numpy's arrays out of band (protocol 5)
-and written by a sender thread, so that the main thread only pickles the small header and never
-waits for the child, unless MAX_QUEUED messages are waiting (then it waits: memory stays bounded).
-The child never returns into the simulator: it leaves with os._exit, so neither cocotb nor the
-simulator's buffered files see it.
-
-Offload(process=False) calls the methods in place (CHECK=monitors, and a fallback for tests).
+Transport: one pipe each way; a message is pickled with numpy's arrays out of band (protocol 5).
+The checking process's messages are written by a sender thread (the main thread only pickles the
+small header; at most MAX_QUEUED wait, so memory stays bounded). A child never returns into the
+simulator: it leaves with os._exit, so neither cocotb nor the simulator's buffered files see it.
+A child that fails sends its traceback, which is raised in the parent; one that dies or makes no
+progress for STALL_S is reported (and killed): a run never hangs on it.
 """
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX")          # buffers one writev takes (a state
 
 
 def _write_all(fd: int, parts: list) -> None:
-    views = [memoryview(p).cast("B") for p in parts if len(memoryview(p).cast("B"))]
+    views = [v for v in (memoryview(p).cast("B") for p in parts) if len(v)]
     while views:
         n = os.writev(fd, views[:_IOV_MAX])
         while views and n >= len(views[0]):
@@ -91,7 +94,7 @@ _F_SETPIPE_SZ = 1031
 def _fork_with_pipes() -> tuple[int, int, int]:
     """Fork with a pipe each way: (pid, read fd, write fd) of this side (pid 0 in the child)."""
     down, up = os.pipe(), os.pipe()
-    for r, w in (down, up):
+    for _, w in (down, up):
         try:
             fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)  # fewer switches per block (best effort)
         except OSError:
