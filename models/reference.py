@@ -104,21 +104,23 @@ class ArgmaxAgreement:
 
 
 def argmax_agreement(unit_argmax: np.ndarray, codes: np.ndarray, x_float: np.ndarray,
-                     mask: np.ndarray | None = None) -> ArgmaxAgreement:
+                     mask: np.ndarray | None = None, q_arg: np.ndarray | None = None) -> ArgmaxAgreement:
     """Compare the unit's decisions with softmax's on the quantised codes and on the floats.
 
     Softmax is monotone, so its argmax is the input argmax (lowest index on ties). A float
     disagreement is a quantisation tie when the float winner's code equals the max code.
+    q_arg: first_argmax(codes, mask), when the caller has it already.
     """
     unit_argmax = np.asarray(unit_argmax)
     codes = np.asarray(codes)
     live = _live(codes, mask)
     rows = live.any(axis=1)            # an all-masked row has no decision to compare
-    q_arg = first_argmax(codes, live)
+    q_arg = first_argmax(codes, live) if q_arg is None else q_arg
     f_arg = first_argmax(x_float, live)
     agree_q = (unit_argmax == q_arg) & rows
     agree_f = (unit_argmax == f_arg) & rows
-    qmax = np.where(live, codes, np.iinfo(np.int64).min).max(axis=1)
+    # the max live code: the code at q_arg (rows without a live lane are not counted below)
+    qmax = np.take_along_axis(codes, q_arg[:, None], axis=1)[:, 0]
     f_code = np.take_along_axis(codes, f_arg[:, None], axis=1)[:, 0]
     tie = rows & ~agree_f & (f_code == qmax)
     return ArgmaxAgreement(vectors=int(rows.sum()), vs_quantized=int(agree_q.sum()),

@@ -240,9 +240,11 @@ class Scoreboard(uvm_component):
         if dropped:
             self.dropped += dropped
             self.reset_ap.write(dropped)
-        sel = {c: v[live] for c, v in ins.items()}
-        if live.any():
-            self._check(sel, {"cycle": cyc[live], "y": y[live], "am": am[live], "unk": unk[live]})
+        if live.all():                 # no drop: no gather of every column
+            self._check(ins, {"cycle": cyc, "y": y, "am": am, "unk": unk})
+        elif live.any():
+            self._check({c: v[live] for c, v in ins.items()},
+                        {"cycle": cyc[live], "y": y[live], "am": am[live], "unk": unk[live]})
 
     # ---- matching ---------------------------------------------------------------------------------
     def _match(self, final: bool = False) -> None:
@@ -360,7 +362,7 @@ class Scoreboard(uvm_component):
             if sx.any():
                 pick = (lambda v: v) if sx.all() else (lambda v: v[sx])    # noqa: E731  (no copies for one source)
                 mk = pick(i["mask"])
-                ag = argmax_agreement(pick(o["am"]), pick(i["codes"]), pick(x), mk)
+                ag = argmax_agreement(pick(o["am"]), pick(i["codes"]), pick(x), mk, q_arg=pick(q_arg))
                 a["agree"].append(np.array([ag.vectors, ag.vs_quantized, ag.vs_float,
                                             ag.float_tie_disagreements, ag.float_other_disagreements]))
                 a["mse_softmax_float"].append(vector_errors(pick(o["y"]) / cfg.one, softmax(pick(x), mk), mk)[0])
