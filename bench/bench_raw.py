@@ -16,7 +16,7 @@ and compared in Python, as before issue 15).
 The raw rate is also taken after start-up: two runs (v/10 and v vectors), rate = the extra
 vectors / the extra seconds, so that vvp's elaboration of a 1000-lane unit is not counted.
 
-    .venv/bin/python -m bench.bench_raw [--configs a,b] [--sims verilator,icarus] [--scale S] [--checks harness,monitors]
+    .venv/bin/python -m bench.bench_raw [--configs a,b] [--sims verilator,icarus] [--scale S] [--repeat 3] [--checks harness,monitors]
                                          [--opt-fast=-O3]
 
 Prints the table and writes results/bench/raw_vs_env.md (+ .json).
@@ -196,27 +196,37 @@ def env_rate(cfg: SoftmaxConfig, sim: str, vectors: int, workdir: Path, check: s
 
 # ---- the table ----------------------------------------------------------------------------------
 
-def measure(config: str, sim: str, scale: float, checks: list[str], log=print) -> dict:
-    cfg = load_config(config)
-    raw_v, env_v = vector_counts(sim, cfg.n, scale)
-    exe = build_raw(cfg, sim, log)
-    load = os.getloadavg()[0]
+def measure_once(cfg: SoftmaxConfig, sim: str, exe: Path, raw_v: int, env_v: int, checks: list[str]) -> dict:
+    """One repetition: the raw binary, then the environment with each CHECK setting."""
     raw = raw_rate(exe, sim, raw_v)
     envs = {}
     for check in checks:
         with tempfile.TemporaryDirectory() as tmp:
             envs[check] = env_rate(cfg, sim, env_v, Path(tmp), check)
     env = envs[checks[0]]
-    row = {"config": config, "n": cfg.n, "k": cfg.k, "sim": sim, "raw": raw, "env": env, "check": checks[0],
-           "other_checks": {c: {**e, "ratio": e["vectors_per_s"] / raw["vectors_per_s"],
-                                "cpu_ratio": e["vectors_per_cpu_s"] / raw["vectors_per_cpu_s"]}
-                            for c, e in envs.items() if c != checks[0]},
-           "ratio": env["vectors_per_s"] / raw["vectors_per_s"],
-           "cpu_ratio": env["vectors_per_cpu_s"] / raw["vectors_per_cpu_s"],
-           "load_before": load, "load_after": os.getloadavg()[0]}
+    return {"raw": raw, "env": env,
+            "other_checks": {c: {**e, "ratio": e["vectors_per_s"] / raw["vectors_per_s"],
+                                 "cpu_ratio": e["vectors_per_cpu_s"] / raw["vectors_per_cpu_s"]}
+                             for c, e in envs.items() if c != checks[0]},
+            "ratio": env["vectors_per_s"] / raw["vectors_per_s"],
+            "cpu_ratio": env["vectors_per_cpu_s"] / raw["vectors_per_cpu_s"]}
+
+
+def measure(config: str, sim: str, scale: float, checks: list[str], repeat: int = 3, log=print) -> dict:
+    """`repeat` repetitions, raw and environment interleaved (a slow spell of the machine hits
+    both); the row is the repetition with the median ratio, every repetition's ratio beside it."""
+    cfg = load_config(config)
+    raw_v, env_v = vector_counts(sim, cfg.n, scale)
+    exe = build_raw(cfg, sim, log)
+    load = os.getloadavg()[0]
+    reps = sorted((measure_once(cfg, sim, exe, raw_v, env_v, checks) for _ in range(repeat)),
+                  key=lambda r: r["ratio"])
+    row = {"config": config, "n": cfg.n, "k": cfg.k, "sim": sim, "check": checks[0], **reps[len(reps) // 2],
+           "ratios": [r["ratio"] for r in reps], "load_before": load, "load_after": os.getloadavg()[0]}
+    raw, env = row["raw"], row["env"]
     log(f"  {config} / {sim}: raw {raw['vectors_per_s']:,.0f} /s ({raw['vectors_per_cpu_s']:,.0f} /CPU s), "
         f"environment {env['vectors_per_s']:,.0f} /s ({env['vectors_per_cpu_s']:,.0f} /CPU s), "
-        f"ratio {row['ratio']:.3g} (CPU {row['cpu_ratio']:.3g})")
+        f"ratio {row['ratio']:.3g} (CPU {row['cpu_ratio']:.3g}; all runs {', '.join(f'{r:.3g}' for r in row['ratios'])})")
     return row
 
 
@@ -238,18 +248,21 @@ def render(rows: list[dict], command: str) -> str:
            "the extra vectors over the extra wall seconds, so start-up and one-time costs cancel. CPU: the "
            "same per CPU second of the simulator processes (every thread). `test /s`: the environment "
            "test's own figure in the big run (its vectors over its run time, its first block and its end "
-           "included). Ratio = environment / raw; targets (issue 15): verified vectors/s at least 1/10 of "
+           "included). Each configuration is measured in several repetitions, raw and environment interleaved; "
+           "the row is the repetition with the median ratio, every repetition's ratio beside it. "
+           "Ratio = environment / raw; targets (issue 15): verified vectors/s at least 1/10 of "
            "raw Verilator, at least 1/2 of raw Icarus (judged on the wall ratio). The last columns: the "
            "same environment with CHECK=monitors (steady wall).", "",
-           "| config | N | K | sim | raw vectors | env vectors | raw /s | env /s | ratio | test /s | "
+           "| config | N | K | sim | raw vectors | env vectors | raw /s | env /s | ratio | ratios, every run | test /s | "
            "raw /CPU s | env /CPU s | CPU ratio | target | load | monitors /s | ratio |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         goal = 0.1 if r["sim"] == "verilator" else 0.5
         raw, env = r["raw"], r["env"]
         mon = r.get("other_checks", {}).get("monitors")
         out.append(f"| {r['config']} | {r['n']} | {r['k']} | {r['sim']} | {raw['vectors']} | {env['vectors']} | "
                    f"{_rate(raw['vectors_per_s'])} | {_rate(env['vectors_per_s'])} | {_ratio(r['ratio'])} | "
+                   f"{' '.join(_ratio(x) for x in r['ratios'])} | "
                    f"{_rate(env['test_vectors_per_s'])} | {_rate(raw['vectors_per_cpu_s'])} | {_rate(env['vectors_per_cpu_s'])} | {_ratio(r['cpu_ratio'])} | "
                    f"{'met' if r['ratio'] >= goal else 'not met'} | {r['load_before']:.1f}-{r['load_after']:.1f} | "
                    + (f"{_rate(mon['vectors_per_s'])} | {_ratio(mon['ratio'])} |" if mon else "- | - |"))
@@ -264,6 +277,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT_DIR / "raw_vs_env.md")
     ap.add_argument("--checks", default="harness,monitors",
                     help="CHECK settings measured; the first one is judged against the target")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="repetitions per configuration; the median ratio is judged (default 3)")
     ap.add_argument("--opt-fast", metavar="LEVEL",
                     help="C++ optimisation (make's OPT_FAST, written --opt-fast=-O3) of both Verilator builds; default: the "
                          "environment's own (tb/simulators.py)")
@@ -281,7 +296,9 @@ def main(argv=None) -> int:
     checks = [c for c in a.checks.split(",") if c]
     if not checks or any(c not in CHECKS for c in checks):
         ap.error(f"--checks takes names from {', '.join(CHECKS)}")
-    rows = [measure(c, s, a.scale, checks) for c in a.configs.split(",") if c for s in sims]
+    if a.repeat < 1:
+        ap.error(f"--repeat must be at least 1, got {a.repeat}")
+    rows = [measure(c, s, a.scale, checks, a.repeat) for c in a.configs.split(",") if c for s in sims]
     text = render(rows, "python -m bench.bench_raw " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(text, end="")
     a.out.parent.mkdir(parents=True, exist_ok=True)
