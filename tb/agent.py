@@ -14,7 +14,7 @@ from pyuvm import ConfigDB, uvm_agent, uvm_analysis_port, uvm_component, uvm_dri
 
 from models.datapath import ModelResult
 
-from .bfm import BlockFiles, InObservation, OutObservation, SoftmaxBfm
+from .bfm import BfmError, BlockFiles, InObservation, OutObservation, SoftmaxBfm
 from .flow import READY_KINDS
 from .protocol import READY_DEPTH
 from .sequences import VectorBlock
@@ -85,19 +85,29 @@ class Driver(uvm_driver):
     async def run_phase(self):
         while True:
             item = await self.seq_item_port.get_next_item()
-            prep = (item.prepared or self.prepare(item).prepared)
-            item.prepared = None            # sent: the files need not travel further
-            before = self.bfm.stall_counters()
-            accepted, aborted = await self.bfm.drive_block(prep.files)
-            after = self.bfm.stall_counters()
-            self.sent_ap.write(Sent(item, accepted, prep.prediction))
-            self.flow_ap.write(FlowInfo(
-                vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
-                ready_kind=self.ready_kind,
-                stall_out=after[1] - before[1], stall_in=after[0] - before[0],
-                saturated=item.quant.saturated))
-            self.bfm.collect()
+            if self.bfm.stopped is None:    # after a protocol failure the rest is not driven
+                await self.drive(item)
             self.seq_item_port.item_done()
+
+    async def drive(self, item: VectorBlock) -> None:
+        prep = (item.prepared or self.prepare(item).prepared)
+        item.prepared = None                # sent: the files need not travel further
+        before = self.bfm.stall_counters()
+        try:
+            accepted, aborted = await self.bfm.drive_block(prep.files)
+        except BfmError as e:
+            # the DUT stopped taking inputs: what it took is published and judged as usual; the
+            # test reports the failure at its end (SmxTest.run_phase)
+            self.bfm.stopped = str(e)
+            accepted, aborted = self.bfm.block_accepted(), False
+        after = self.bfm.stall_counters()
+        self.sent_ap.write(Sent(item, accepted, prep.prediction))
+        self.flow_ap.write(FlowInfo(
+            vectors=len(item), accepted=accepted, aborted=aborted, gap_mode=item.gap_mode,
+            ready_kind=self.ready_kind,
+            stall_out=after[1] - before[1], stall_in=after[0] - before[0],
+            saturated=item.quant.saturated))
+        self.bfm.collect()
 
 
 class ReadyGenerator(uvm_component):

@@ -151,6 +151,9 @@ class SoftmaxBfm:
         # sim_wait_s: wall time spent with the simulator running (awaiting the harness); the rest
         # of a test's run time is Python (stimulus, model, checks, coverage)
         self.stats = {"blocks": 0, "aborted_blocks": 0, "resets": 0, "cycles": 0, "sim_wait_s": 0.0}
+        # the first protocol failure of the driver (a block not taken in time): the test's end
+        # reports it, with everything judged up to it
+        self.stopped: str | None = None
         self._cycle0 = self._seq0 = self._match0 = 0
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -250,6 +253,10 @@ class SoftmaxBfm:
         self.stats["aborted_blocks"] += int(aborted)
         return sent, aborted
 
+    def block_accepted(self) -> int:
+        """Vectors of the current block the DUT has taken so far."""
+        return int(self.dut.drv_sent.value)
+
     async def reset(self, cycles: int = 3) -> None:
         """Synchronous reset in the middle of whatever is going on."""
         d = self.dut
@@ -273,7 +280,9 @@ class SoftmaxBfm:
     async def drain(self, extra_cycles: int = 64, stall_cycles: int = 5000) -> None:
         """Wait until every accepted input has produced an output, then extra_cycles more (so a
         late or duplicated output still gets recorded), then collect. Raises BfmError when no
-        output appears for stall_cycles while inputs are still waiting for theirs."""
+        owed output appears for stall_cycles: inputs still wait for theirs, or none is owed and
+        yet the drain cannot end (a block still presented, in_ready stuck low; outputs beyond
+        the inputs never count as progress, so a DUT that streams them cannot hold the drain)."""
         d = self.dut
         d.sync_drain.value = 1
         d.sync_extra.value = extra_cycles
@@ -285,13 +294,15 @@ class SoftmaxBfm:
             try:
                 await with_timeout(ValueChange(d.sync_ack), stall_cycles * self.period_ns, "ns")
             except TimeoutError:
-                n_out = int(d.n_out.value)
-                if n_out == last:
+                n_in, n_out = int(d.n_in.value), int(d.n_out.value)
+                if n_out == last or n_out >= n_in:
                     d.sync_drain.value = 0          # the pending sync now completes (and flushes)
                     await ValueChange(d.sync_ack)
                     self.stats["sim_wait_s"] += time.perf_counter() - t0
-                    raise BfmError(f"drain: {int(d.n_in.value) - n_out} accepted input(s) still without "
-                                   f"an output after {stall_cycles} cycles without progress") from None
+                    why = (f"{n_in - n_out} accepted input(s) still without an output" if n_out < n_in else
+                           f"every accepted input has an output ({n_out - n_in} more outputs than inputs), "
+                           f"but a block is still being presented (in_ready stuck low?)")
+                    raise BfmError(f"drain: {why} after {stall_cycles} cycles without progress") from None
                 last = n_out
         d.sync_drain.value = 0
         self.stats["sim_wait_s"] += time.perf_counter() - t0

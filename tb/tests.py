@@ -90,6 +90,7 @@ class SmxTest(uvm_test):
             # the DUT stopped responding: report it with everything seen so far
             self.bfm.collect()
             stopped = str(e)
+        stopped = self.bfm.stopped or stopped     # the driver's failure came first
         self.bfm.close()
         self.offload.close()            # the scoreboard's and coverage's work has all run, here
         if stopped:

@@ -119,3 +119,19 @@ def test_rtl_fault_is_caught(name, tmp_path, monkeypatch):
     _assert_caught(s, name, expected)
     # the rerun command reproduces the run on the planted RTL, not on the bundled one
     assert "SMX_RTL=" in s["rerun"], s["rerun"]
+
+
+def test_a_dut_that_stops_taking_inputs_is_reported_with_what_it_took(tmp_path, monkeypatch):
+    """in_ready falls for good after 300 cycles while the unit goes on taking what in_valid
+    holds: the block cannot finish (a protocol timeout, not a hang; nor a drain that never ends
+    while the unit streams outputs), those outputs have no accepted input (unexpected), and the
+    vectors accepted before are judged: the verdict says how far the run got."""
+    stuck = ("    reg [15:0] smx_age = 0;\n"
+             "    always @(posedge clk) smx_age <= (smx_age == 16'hffff) ? smx_age : smx_age + 16'd1;\n"
+             "    assign in_ready  = en && (smx_age < 16'd300);")
+    monkeypatch.setenv("SMX_RTL", planted_rtl(tmp_path / "rtl", "softmax_unit.v", "    assign in_ready  = en;", stuck))
+    s = run(DECISION, "icarus", seed=7, tests=["smx_random"], profile="quick", results_root=tmp_path / "results",
+            build_root=tmp_path / "build", plan_override=SMALL, log=lambda *a: None)
+    _assert_caught(s, "in_ready_stuck", {"protocol_timeout", "unexpected_output"})
+    assert {"protocol_timeout", "unexpected_output"} <= set(s["errors"]), s["errors"]
+    assert 0 < s["vectors"] < SMALL["smx_random"]["vectors"], s["vectors"]
