@@ -90,7 +90,7 @@ class Driver(uvm_driver):
             self.seq_item_port.item_done()
 
     async def drive(self, item: VectorBlock) -> None:
-        prep = (item.prepared or self.prepare(item).prepared)
+        prep = item.prepared or self.prepare(item).prepared
         item.prepared = None                # sent: the files need not travel further
         before = self.bfm.stall_counters()
         try:

@@ -246,9 +246,9 @@ class SoftmaxBfm:
             except TimeoutError:
                 await self.sync()
                 raise BfmError(f"block of {m} vectors not accepted within {budget} cycles: "
-                               f"{int(d.drv_sent.value)} accepted; in_ready stuck low?") from None
+                               f"{self.block_accepted()} accepted; in_ready stuck low?") from None
         self.stats["sim_wait_s"] += time.perf_counter() - t0
-        sent, aborted = int(d.drv_sent.value), bool(int(d.drv_aborted.value))
+        sent, aborted = self.block_accepted(), bool(int(d.drv_aborted.value))
         self.stats["blocks"] += 1
         self.stats["aborted_blocks"] += int(aborted)
         return sent, aborted
